@@ -5,6 +5,7 @@
     python3 course.py test       set up .venv (first time) and run every test
     python3 course.py generate   rebuild the student notebooks in notebooks/ from solutions/
     python3 course.py execute    re-run the solution notebooks and store their fresh outputs
+    python3 course.py check 01   run your notebook 01 from scratch and report its tests
 
 Set-up creates a virtual environment in .venv and installs requirements.txt into
 it; it is skipped while requirements.txt and pyproject.toml are unchanged.
@@ -61,13 +62,15 @@ def ensure_venv(keep_torch: bool = False) -> Path:
 
 def run(py: Path, *args: str) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
+    # Tools such as nbgrader start other executables of the environment (alembic).
+    env["PATH"] = str(py.parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run([str(py), *args], cwd=ROOT, env=env).returncode
 
 
 def main(argv: list[str]) -> int:
     keep_torch = "--keep-torch" in argv
     argv = [a for a in argv if a != "--keep-torch"]
-    if not argv or argv[0] not in {"lab", "test", "generate", "execute"}:
+    if not argv or argv[0] not in {"lab", "test", "generate", "execute", "check"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -76,7 +79,8 @@ def main(argv: list[str]) -> int:
         return run(py, "-m", "jupyter", "lab", START_PAGE, *rest)
     if command == "test":
         return run(py, "-m", "pytest", *rest)
-    return run(py, str(ROOT / "tools" / f"{command}_notebooks.py"), *rest)
+    script = "check_notebook.py" if command == "check" else f"{command}_notebooks.py"
+    return run(py, str(ROOT / "tools" / script), *rest)
 
 
 if __name__ == "__main__":

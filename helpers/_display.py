@@ -1,0 +1,44 @@
+"""Widgets that degrade to a static picture where no widget front end exists.
+
+A demo or quick check is displayed as one MIME bundle holding both the widget
+view and a static rendering (a PNG of the default figure, or HTML). Front ends
+that run widgets (JupyterLab, Jupyter Notebook, VS Code, Colab) prefer the widget;
+nbconvert, nbval and GitHub show the static part. Outputs are written into the
+widget's state (``Output.outputs``, ``HTML.value``) rather than captured with
+``with output:``, which behaves the same in ipywidgets 7.7 (Colab) and 8, with or
+without a front end, and can be checked from Python.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+# The widget-view MIME type and protocol version shared by ipywidgets 7.x and 8.x.
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_PROTOCOL = {"version_major": 2, "version_minor": 0}
+
+
+def figure_png(fig: matplotlib.figure.Figure, dpi: int = 100) -> str:
+    """Render ``fig`` to a base64-encoded PNG string (as stored in notebooks)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def png_output(png_b64: str, text: str = "<Figure>") -> dict:
+    """A ``display_data`` output as ``ipywidgets.Output.outputs`` stores it."""
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": png_b64, "text/plain": text}}
+
+
+def text_output(text: str) -> dict:
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def widget_bundle(widget, static: dict, text: str) -> dict:
+    """MIME bundle showing ``widget`` live and ``static`` (mime -> data) elsewhere."""
+    bundle = {"text/plain": text, **static}
+    bundle[WIDGET_MIME] = {**_PROTOCOL, "model_id": widget.model_id}
+    return bundle

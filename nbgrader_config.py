@@ -1,0 +1,31 @@
+"""nbgrader configuration for the course (run nbgrader from the repository root).
+
+Layout: one nbgrader *assignment per notebook*. ``solutions/<id>/<id>.ipynb`` is the
+instructor source (solutions, hidden tests, model answers); ``notebooks/<id>/<id>.ipynb``
+is the generated student version that learners open. One notebook per assignment keeps
+releases, deadlines and grades per topic, and lets a class skip or reorder topics.
+"""
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.course_id = "lr-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+# submitted/, autograded/ and feedback/ keep nbgrader's default names; gradebook.db
+# lives at the root. All of them are git-ignored.
+
+# Student versions: solution regions become this stub (a call then fails its tests
+# instead of passing silently).
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograding. Each cell may run for 60 s (every notebook runs in well under 60 s
+# in total); a cell that runs longer, e.g. an infinite loop, is interrupted and
+# scores 0 while the rest of the notebook still runs.
+c.ExecutePreprocessor.timeout = 60
+c.ExecutePreprocessor.interrupt_on_timeout = True
+# A learner who deletes a test cell still gets graded by it.
+c.OverwriteCells.add_missing_cells = True
+# nbgrader scores a test cell 0 when it writes anything to stderr. Python warnings
+# (PyTorch, NumPy, matplotlib) are not errors: drop them before scoring.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\w*Warning: "
