@@ -84,7 +84,7 @@ def stability_limit(A) -> float:
     >>> stability_limit([1.0, 10.0])
     0.2
     """
-    return 2.0 / np.linalg.eigvalsh(as_hessian(A)).max()
+    return float(2.0 / np.linalg.eigvalsh(as_hessian(A)).max())
 
 
 def best_constant_lr(A) -> tuple[float, float]:
