@@ -287,11 +287,21 @@ class RangeTestResult:
             ax.plot([lr], [self._loss_at(lr)], marker=marker, color=color, ms=8, ls="none", label=f"{method}: {lr:.2e}")
         if self.step_mode == "exp":
             ax.set_xscale("log")
+        self._clip_y(ax)
         ax.set_xlabel("learning rate")
         ax.set_ylabel(("validation" if self.validation else "training") + " loss")
         ax.set_title(f"LR range test ({self._status()})")
         ax.legend(loc="best", fontsize="small")
         return ax
+
+    def _clip_y(self, ax) -> None:
+        """Zoom on the informative part: the exploding tail would flatten everything else."""
+        finite = np.asarray(self.losses)[np.isfinite(self.losses)]
+        if finite.size < 2:
+            return
+        low, first = finite.min(), finite[0]
+        top = max(first, low) + 0.5 * abs(first - low) + 1e-12
+        ax.set_ylim(low - 0.1 * (top - low), top)
 
     def __repr__(self) -> str:
         if len(self.lrs):

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from . import _validate
 from .quadratic import as_hessian, quadratic_gd, quadratic_loss, stability_limit
 
-__all__ = ["plot_quadratic_descent", "plot_loss_curves", "plot_schedules", "ema"]
+__all__ = ["plot_1d_descent", "plot_quadratic_paths", "plot_loss_curves", "plot_schedules", "ema"]
 
 
 def _axes(ax, figsize=(6, 3.5)):
@@ -35,48 +35,87 @@ def ema(values: Sequence[float], beta: float = 0.9) -> np.ndarray:
     return out
 
 
-def plot_quadratic_descent(eigenvalues, lr: float, *, steps: int = 30, start=(-4.0, 2.0),
-                           fig: Figure | None = None) -> Figure:
-    """Gradient descent on ``½(λ_1 θ_1² + λ_2 θ_2²)``: the path on the contours and the loss.
+def plot_1d_descent(lam: float, lrs: Sequence[float], *, steps: int = 12, start: float = 1.0) -> Figure:
+    """Gradient descent on ``L(θ) = ½ λ θ²`` for several learning rates, one panel each.
+
+    Each panel draws the parabola and the iterates θ_0, θ_1, ... joined in order, so
+    creeping, oscillating and diverging runs look different at a glance.
+
+    Parameters
+    ----------
+    lam : float > 0
+        The curvature λ (the stability limit is 2/λ).
+    lrs : sequence of float > 0
+        Learning rates, one panel each.
+    steps : int >= 1
+        Steps drawn.
+    start : float
+        θ_0 (non-zero).
+    """
+    lam = _validate.positive("lam", lam)
+    if not lrs:
+        raise ValueError("lrs must hold at least one learning rate, got none")
+    fig = Figure(figsize=(3.1 * len(lrs), 2.9))
+    axes = np.atleast_1d(fig.subplots(1, len(lrs), sharey=True))
+    r = 1.6 * abs(start)
+    grid = np.linspace(-r, r, 200)
+    for ax, lr in zip(axes, lrs):
+        path = quadratic_gd([lam], lr, steps, [start]).ravel()
+        ax.plot(grid, 0.5 * lam * grid**2, color="0.7")
+        ax.plot(path, 0.5 * lam * path**2, "o-", ms=3.5, lw=1, color="tab:blue")
+        ax.plot(path[0], 0.5 * lam * path[0] ** 2, "s", color="black", ms=5)
+        factor = 1 - lr * lam
+        ax.set(title=f"η = {lr:g}:  θ ← {factor:+.2g}·θ", xlabel="θ", xlim=(-r, r),
+               ylim=(-0.05 * lam * r**2, 0.6 * lam * r**2))
+    axes[0].set_ylabel("L(θ) = ½λθ²")
+    fig.tight_layout()
+    return fig
+
+
+def plot_quadratic_paths(eigenvalues, lrs: Mapping[str, float] | float, *, steps: int = 30,
+                         start=(-4.0, 2.0)) -> Figure:
+    """Gradient descent on ``½(λ_1 θ_1² + λ_2 θ_2²)``: paths on the contours, and the losses.
 
     Parameters
     ----------
     eigenvalues : pair of float > 0
         Curvatures along θ_1 and θ_2.
-    lr : float > 0
-        Learning rate η.
+    lrs : float > 0, or mapping of label to float > 0
+        One learning rate, or several (one contour panel each, one loss panel for all).
     steps : int >= 1
         Number of gradient-descent steps.
     start : pair of float
         Starting point.
-    fig : Figure, optional
-        Figure to draw into (a new 10×3.8 in figure by default).
     """
     lam = np.diag(as_hessian(np.asarray(eigenvalues, dtype=float)))
     if lam.size != 2:
         raise ValueError(f"eigenvalues must hold two values, got {lam.size}")
-    path = quadratic_gd(lam, lr, steps, start)
-    loss = quadratic_loss(lam, path)
-    fig = fig or Figure(figsize=(10, 3.8))
-    ax_path, ax_loss = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
-
+    if not isinstance(lrs, Mapping):
+        lrs = {f"η = {lrs:.3g}": lrs}
+    n = len(lrs)
+    fig = Figure(figsize=(4.4 * n + 4.2, 3.6))
+    axes = fig.subplots(1, n + 1, gridspec_kw={"width_ratios": [1.25] * n + [1]})
     r = 1.3 * np.abs(np.asarray(start, dtype=float)).max()
     g1, g2 = np.meshgrid(np.linspace(-r, r, 200), np.linspace(-r / 1.6, r / 1.6, 160))
     levels = quadratic_loss(lam, np.array(start, dtype=float)) * np.geomspace(1e-3, 1.5, 9)
-    ax_path.contour(g1, g2, 0.5 * (lam[0] * g1**2 + lam[1] * g2**2), levels=levels,
-                    colors="0.75", linewidths=0.8)
-    shown = np.all(np.abs(path) < 50 * r, axis=1)  # stop drawing once it has flown off
-    ax_path.plot(*path[shown].T, "o-", ms=3, lw=1.2, color="tab:blue")
-    ax_path.plot(*path[0], "s", color="black", ms=6, label="start")
-    ax_path.plot(0, 0, "*", color="tab:red", ms=12, label="minimum")
-    ax_path.set(xlim=(-r, r), ylim=(-r / 1.6, r / 1.6), xlabel="θ₁", ylabel="θ₂",
-                title=f"η = {lr:.3g}  (2/λ_max = {stability_limit(lam):.3g})")
-    ax_path.legend(loc="upper right", fontsize=8)
-
-    finite = np.isfinite(loss) & (loss > 0)
-    ax_loss.semilogy(np.arange(loss.size)[finite], loss[finite], color="tab:blue")
-    ax_loss.set(xlabel="step t", ylabel="loss L(θ_t)", title="loss (log scale)")
-    ax_loss.grid(alpha=0.3)
+    for i, (ax, (label, lr)) in enumerate(zip(axes, lrs.items())):
+        path = quadratic_gd(lam, lr, steps, start)
+        ax.contour(g1, g2, 0.5 * (lam[0] * g1**2 + lam[1] * g2**2), levels=levels,
+                   colors="0.75", linewidths=0.8)
+        shown = np.all(np.abs(path) < 50 * r, axis=1)  # stop drawing once it has flown off
+        ax.plot(*path[shown].T, "o-", ms=3, lw=1.2, color=f"C{i}")
+        ax.plot(*path[0], "s", color="black", ms=6)
+        ax.plot(0, 0, "*", color="tab:red", ms=12)
+        ax.set(xlim=(-r, r), ylim=(-r / 1.6, r / 1.6), xlabel="θ₁", ylabel="θ₂", title=label)
+        loss = quadratic_loss(lam, path)
+        ok = np.isfinite(loss) & (loss > 0)
+        axes[-1].semilogy(np.arange(loss.size)[ok], loss[ok], color=f"C{i}", label=label)
+    axes[-1].axhline(quadratic_loss(lam, np.array(start, dtype=float)), color="0.6", ls=":", lw=1)
+    axes[-1].set(xlabel="step t", ylabel="loss L(θ_t)",
+                 title=f"loss (log scale); 2/λ_max = {stability_limit(lam):.3g}")
+    axes[-1].grid(alpha=0.3)
+    if n > 1:
+        axes[-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

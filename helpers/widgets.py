@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from . import _validate
 from ._display import figure_png, png_output, text_output, widget_bundle
 
-__all__ = ["FigureDemo", "log_slider", "lr_trajectory_demo", "widget_check_demo"]
+__all__ = ["FigureDemo", "log_slider", "widget_check_demo", "lr_trajectory_demo",
+           "schedule_explorer", "range_test_demo", "cyclical_demo"]
 
 
 class FigureDemo:
@@ -39,8 +40,9 @@ class FigureDemo:
     Parameters
     ----------
     render : callable
-        ``render(**values) -> matplotlib.figure.Figure``, called with the current
-        value of every control (keyword = the control's key in ``controls``).
+        ``render(**values) -> Figure`` or ``-> (Figure, str)``, called with the current
+        value of every control (keyword = the control's key in ``controls``); a string
+        returned with the figure (e.g. the matching PyTorch code) is shown below it.
         A ``ValueError`` it raises while the learner moves a slider is shown in
         place of the figure (the first render lets it propagate).
     controls : mapping of str to ipywidgets value widget
@@ -66,7 +68,7 @@ class FigureDemo:
         self.controls = dict(controls)
         self.output = W.Output()
         self.renders = 0
-        self._png = ""
+        self._png = self._text = ""
         for control in self.controls.values():
             if hasattr(control, "continuous_update"):
                 control.continuous_update = False  # redraw on release, not on every pixel
@@ -91,13 +93,18 @@ class FigureDemo:
         return self
 
     def _draw(self) -> None:
-        fig = self.render(**self.values)
+        result = self.render(**self.values)
+        fig, text = result if isinstance(result, tuple) else (result, "")
         try:
             self._png = figure_png(fig)
         finally:
             plt.close(fig)
         self.renders += 1
-        self.output.outputs = (png_output(self._png, f"<Figure: {self.title or 'demo'}>"),)
+        self._text = text
+        outputs = [png_output(self._png, f"<Figure: {self.title or 'demo'}>")]
+        if text:
+            outputs.append(text_output(text if text.endswith("\n") else text + "\n"))
+        self.output.outputs = tuple(outputs)
 
     def _on_change(self, _change) -> None:
         try:
@@ -107,6 +114,8 @@ class FigureDemo:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         text = f"{self.title or 'Interactive demo'} (run the notebook to use the sliders)"
+        if self._text:
+            text += "\n" + self._text
         return widget_bundle(self.widget, {"image/png": self._png}, text)
 
 
@@ -152,7 +161,7 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
     start : pair of float
         The starting point θ_0.
     """
-    from .plots import plot_quadratic_descent  # local: plots imports this module's users
+    from .plots import plot_quadratic_paths
 
     lam = np.asarray(eigenvalues, dtype=float)
     if lam.shape != (2,) or not np.all(np.isfinite(lam)) or np.any(lam <= 0):
@@ -163,8 +172,181 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
                         readout_format=".3f")
 
     def render(lr):
-        return plot_quadratic_descent(lam, lr, steps=steps, start=start)
+        return plot_quadratic_paths(lam, lr, steps=steps, start=start)
 
     return FigureDemo(render, {"lr": slider},
                       title=f"Gradient descent on a quadratic with λ = {tuple(lam.tolist())}: "
                             f"stable while η < 2/λ_max = {limit:.3g}")
+
+
+def _int_slider(description, value, low, high, step=1):
+    return W.IntSlider(value=value, min=low, max=high, step=step, description=description,
+                       style={"description_width": "initial"})
+
+
+def _float_slider(description, value, low, high, step, fmt=".2f"):
+    return W.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                         readout_format=fmt, style={"description_width": "initial"})
+
+
+# Label shown in the explorer -> (schedule name, keyword arguments from the controls).
+_EXPLORER = {
+    "StepLR": ("step_lr", lambda v: dict(step_size=v["step_size"], gamma=v["gamma"])),
+    "MultiStepLR (milestones at N/2, 3N/4)": (
+        "multistep_lr", lambda v: dict(milestones=[v["steps"] // 2, 3 * v["steps"] // 4], gamma=v["gamma"])),
+    "ExponentialLR": ("exponential_lr", lambda v: dict(gamma=v["exp_gamma"])),
+    "LinearLR (to 0 at N)": ("linear_lr", lambda v: dict(start_factor=1.0, end_factor=0.0, total_iters=v["steps"])),
+    "PolynomialLR": ("polynomial_lr", lambda v: dict(total_iters=v["steps"], power=v["power"])),
+    "CosineAnnealingLR": ("cosine_annealing_lr", lambda v: dict(T_max=v["T_max"], eta_min=v["eta_min"])),
+    "CosineAnnealingWarmRestarts": (
+        "cosine_annealing_warm_restarts_lr", lambda v: dict(T_0=v["T_0"], T_mult=v["T_mult"], eta_min=v["eta_min"])),
+    "warmup + cosine": ("warmup_cosine_lr", lambda v: dict(
+        warmup_steps=v["warmup"], total_steps=v["steps"], min_lr=v["eta_min"])),
+}
+
+
+def schedule_explorer(base_lr: float = 0.1, steps: int = 100,
+                      selected=("StepLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts")) -> FigureDemo:
+    """Pick schedules, move their parameters, see the curves together and the PyTorch code.
+
+    Parameters
+    ----------
+    base_lr : float > 0
+        The optimizer's initial learning rate.
+    steps : int in [20, 400]
+        Initial horizon N (``scheduler.step()`` calls drawn).
+    selected : sequence of str
+        Schedules shown at first (labels as in the selection list).
+    """
+    from .plots import plot_schedules
+    from .schedules import SCHEDULES, torch_code, trace_fn
+
+    base_lr = _validate.positive("base_lr", base_lr)
+    steps = _validate.integer("steps", steps, low=20, high=400)
+    unknown = set(selected) - set(_EXPLORER)
+    if unknown:
+        raise ValueError(f"selected must name schedules among {list(_EXPLORER)}, got {sorted(unknown)}")
+    controls = {
+        "chosen": W.SelectMultiple(options=list(_EXPLORER), value=tuple(selected), rows=8,
+                                   description="schedules", style={"description_width": "initial"}),
+        "steps": _int_slider("total steps N", steps, 20, 400, 10),
+        "step_size": _int_slider("StepLR step_size", 30, 1, 200),
+        "gamma": _float_slider("γ (Step/MultiStep)", 0.1, 0.05, 0.95, 0.05),
+        "exp_gamma": _float_slider("γ (Exponential)", 0.97, 0.9, 0.999, 0.001, ".3f"),
+        "T_max": _int_slider("T_max (Cosine)", steps, 5, 400, 5),
+        "T_0": _int_slider("T_0 (Restarts)", 20, 5, 200, 5),
+        "T_mult": _int_slider("T_mult (Restarts)", 2, 1, 3),
+        "power": _float_slider("power (Polynomial)", 2.0, 0.25, 4.0, 0.25),
+        "eta_min": _float_slider("eta_min", 0.0, 0.0, 0.5 * base_lr, base_lr / 100, ".3f"),
+        "warmup": _int_slider("warmup steps", 10, 0, 100),
+        "logy": W.Checkbox(value=False, description="log y axis"),
+    }
+
+    def render(chosen, logy, **values):
+        if not chosen:
+            raise ValueError("select at least one schedule")
+        curves, code = {}, []
+        for label in chosen:
+            name, kwargs = _EXPLORER[label]
+            kwargs = kwargs(values)
+            curves[label] = trace_fn(SCHEDULES[name], values["steps"] + 1, base_lr=base_lr, **kwargs)
+            code.append(torch_code(name, base_lr=base_lr, **kwargs))
+        fig = Figure(figsize=(8, 3.6))
+        plot_schedules(curves, ax=fig.add_subplot(), logy=logy,
+                       title=f"base_lr = {base_lr}, N = {values['steps']}")
+        fig.tight_layout()
+        return fig, "\n".join(code)
+
+    return FigureDemo(render, controls, title="Schedule explorer")
+
+
+def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=None) -> FigureDemo:
+    """The LR range test with sliders for start/end LR, iterations and smoothing.
+
+    With no arguments it probes the course's MLP on the digits (SGD with momentum 0.9,
+    batch 32). Each redraw reruns :func:`helpers.lr_finder.lr_range_test`, which restores
+    the model and optimizer afterwards, so every run starts from the same weights.
+    """
+    import torch
+
+    from .lr_finder import lr_range_test
+
+    if model is None:
+        from .data import digits_loaders
+        from .models import mlp
+
+        model = mlp(seed=0)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        train_loader, _ = digits_loaders(batch_size=32, seed=0)
+    if optimizer is None or train_loader is None:
+        raise ValueError("optimizer and train_loader are required when a model is given")
+    criterion = criterion or torch.nn.CrossEntropyLoss()
+    controls = {
+        "start_lr": log_slider("start_lr", 1e-6, 1e-8, 1e-3, steps_per_decade=2),
+        "end_lr": log_slider("end_lr", 10.0, 1e-2, 100.0, steps_per_decade=2),
+        "num_iters": _int_slider("iterations", 100, 10, 300, 10),
+        "smooth": _float_slider("smoothing β", 0.98, 0.0, 0.99, 0.01),
+    }
+
+    def render(start_lr, end_lr, num_iters, smooth):
+        if end_lr <= start_lr:
+            raise ValueError("end_lr must be larger than start_lr")
+        result = lr_range_test(model, optimizer, criterion, train_loader, start_lr=start_lr,
+                               end_lr=end_lr, num_iters=num_iters, smooth=smooth, progress=False)
+        fig = Figure(figsize=(7, 3.8))
+        result.plot(ax=fig.add_subplot())
+        fig.tight_layout()
+        found = ", ".join(f"{k} {v:.2g}" for k, v in result.suggestions().items()) or "none"
+        return fig, f"suggestions: {found}"
+
+    return FigureDemo(render, controls, title="LR range test")
+
+
+def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
+    """Cyclical policies (triangular, triangular2, exp_range) and one-cycle: LR and momentum.
+
+    ``mode``, the bounds, the half-cycle length and the number of cycles are sliders; for
+    one-cycle the run is as long as the cyclical one (``cycles × 2 × step_size_up``) and
+    ``pct_start`` sets where the peak is. The matching PyTorch line is shown below.
+    """
+    from .schedules import (cyclic_lr, cyclic_momentum, one_cycle_lr, one_cycle_momentum,
+                            torch_code, trace_fn)
+
+    _validate.positive("base_lr", base_lr)
+    _validate.positive("max_lr", max_lr)
+    controls = {
+        "mode": W.Dropdown(options=["triangular", "triangular2", "exp_range", "one-cycle"],
+                           value="triangular", description="mode"),
+        "base_lr": log_slider("base_lr", base_lr, 1e-5, 1e-1, steps_per_decade=4),
+        "max_lr": log_slider("max_lr", max_lr, 1e-3, 1.0, steps_per_decade=4),
+        "step_size_up": _int_slider("step_size_up", 50, 5, 200, 5),
+        "cycles": _int_slider("cycles", 3, 1, 6),
+        "gamma": _float_slider("γ (exp_range)", 0.99, 0.95, 1.0, 0.001, ".3f"),
+        "pct_start": _float_slider("pct_start (one-cycle)", 0.3, 0.05, 0.95, 0.05),
+    }
+
+    def render(mode, base_lr, max_lr, step_size_up, cycles, gamma, pct_start):
+        total = 2 * step_size_up * cycles
+        if mode == "one-cycle":
+            kwargs = dict(max_lr=max_lr, total_steps=total, pct_start=pct_start,
+                          div_factor=max_lr / base_lr)
+            lrs = trace_fn(one_cycle_lr, total, **kwargs)
+            moms = trace_fn(one_cycle_momentum, total, total_steps=total, pct_start=pct_start)
+            code = torch_code("one_cycle_lr", **kwargs)
+        else:
+            kwargs = dict(base_lr=base_lr, max_lr=max_lr, step_size_up=step_size_up, mode=mode, gamma=gamma)
+            lrs = trace_fn(cyclic_lr, total + 1, **kwargs)
+            moms = trace_fn(cyclic_momentum, total + 1, step_size_up=step_size_up, mode=mode, gamma=gamma)
+            code = torch_code("cyclic_lr", **kwargs)
+        fig = Figure(figsize=(8, 4.2))
+        ax_lr, ax_m = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+        ax_lr.plot(lrs, color="tab:blue")
+        ax_lr.set(ylabel="learning rate", title=f"{mode}: {total} steps")
+        ax_m.plot(moms, color="tab:orange")
+        ax_m.set(xlabel="step (scheduler.step() calls, one per batch)", ylabel="momentum")
+        for ax in (ax_lr, ax_m):
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig, code
+
+    return FigureDemo(render, controls, title="Cyclical learning rates")

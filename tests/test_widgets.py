@@ -1,0 +1,130 @@
+"""Demos and quick checks: they redraw, degrade to static output, and work on ipywidgets 7.7."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+from helpers import widgets
+from helpers._display import WIDGET_MIME
+from helpers.quiz import quick_check
+
+# Each demo, and a setting a learner might move to.
+DEMOS = {
+    "widget_check_demo": dict(frequency=7),
+    "lr_trajectory_demo": dict(lr=0.21),
+    "schedule_explorer": dict(chosen=("StepLR", "warmup + cosine"), logy=True, steps=200),
+    "range_test_demo": dict(num_iters=30, smooth=0.5),
+    "cyclical_demo": dict(mode="one-cycle", cycles=2),
+}
+
+
+def _png(demo) -> bytes:
+    (out, *_) = demo.output.outputs
+    return base64.b64decode(out["data"]["image/png"])
+
+
+def test_every_demo_factory_is_covered():
+    factories = {name for name in widgets.__all__ if name.endswith(("_demo", "_explorer"))}
+    assert factories == set(DEMOS)
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_demo_redraws_when_a_control_moves(name):
+    demo = getattr(widgets, name)()
+    first = _png(demo)
+    assert first.startswith(b"\x89PNG") and demo.renders == 1
+    demo.set(**DEMOS[name])
+    assert demo.renders > 1 and _png(demo) != first
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_demo_shows_a_static_figure_without_a_widget_front_end(name):
+    bundle = getattr(widgets, name)()._repr_mimebundle_()
+    assert bundle[WIDGET_MIME]["model_id"]
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert "text/plain" in bundle
+
+
+def test_schedule_explorer_prints_the_matching_pytorch_code():
+    demo = widgets.schedule_explorer().set(chosen=("StepLR", "CosineAnnealingLR"), step_size=10, gamma=0.5)
+    assert demo.output.outputs[1]["text"].splitlines() == [
+        "StepLR(optimizer, step_size=10, gamma=0.5)",
+        "CosineAnnealingLR(optimizer, T_max=100, eta_min=0.0)",
+    ]
+
+
+def test_an_impossible_setting_is_explained_not_drawn_blank():
+    demo = widgets.schedule_explorer().set(chosen=())
+    assert demo.output.outputs[0]["text"].startswith("Cannot draw this setting: select at least one")
+    demo.set(chosen=("StepLR",))
+    assert "image/png" in demo.output.outputs[0]["data"]
+
+
+def test_bad_arguments_name_the_parameter():
+    with pytest.raises(ValueError, match="eigenvalues"):
+        widgets.lr_trajectory_demo(eigenvalues=(1.0, -1.0))
+    with pytest.raises(ValueError, match="steps"):
+        widgets.schedule_explorer(steps=5)
+    with pytest.raises(ValueError, match="low"):
+        widgets.log_slider("lr", 0.1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="unknown control"):
+        widgets.widget_check_demo().set(nope=1)
+
+
+def test_quick_check_gives_immediate_feedback_and_a_static_question():
+    q = quick_check("Pick b.", {"a": "no, because x", "b": "yes, because y"}, answer="b")
+    assert q.correct is None and q.feedback.value == ""
+    assert q.choose("a").correct is False and "Not quite" in q.feedback.value and "because x" in q.feedback.value
+    assert q.choose("b").correct is True and "Correct" in q.feedback.value
+    bundle = q._repr_mimebundle_()
+    assert "Pick b." in bundle["text/html"] and "<li>a</li>" in bundle["text/html"]
+    assert "because" not in bundle["text/html"], "the static version must not give the answer away"
+    with pytest.raises(ValueError, match="answer"):
+        quick_check("?", {"a": "", "b": ""}, answer="c")
+
+
+IPYWIDGETS_77 = ROOT / ".venv" / "ipywidgets-7.7.1"
+
+
+@pytest.fixture(scope="module")
+def ipywidgets_77():
+    """ipywidgets 7.7.1 (what Colab runs) in a folder of its own, put first on sys.path."""
+    if not (IPYWIDGETS_77 / "ipywidgets" / "__init__.py").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--target", str(IPYWIDGETS_77), "ipywidgets==7.7.1", "ipython_genutils==0.2.0"],
+                       check=True)
+    return IPYWIDGETS_77
+
+
+def test_demos_and_quick_checks_work_with_ipywidgets_7_7(ipywidgets_77):
+    script = textwrap.dedent(f"""
+        import json, ipywidgets
+        assert ipywidgets.__version__ == "7.7.1", ipywidgets.__version__
+        from helpers import widgets
+        from helpers.quiz import quick_check
+        report = {{}}
+        for name, values in {DEMOS!r}.items():
+            demo = getattr(widgets, name)()
+            before = demo.renders
+            demo.set(**values)
+            bundle = demo._repr_mimebundle_()
+            report[name] = [before, demo.renders, sorted(bundle)]
+        q = quick_check("?", {{"a": "x", "b": "y"}}, answer="b").choose("b")
+        report["quiz"] = q.correct
+        print(json.dumps(report))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ipywidgets_77), MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report.pop("quiz") is True
+    for name, (before, after, mimes) in report.items():
+        assert before == 1 and after > 1, name
+        assert mimes == sorted([WIDGET_MIME, "image/png", "text/plain"]), name
