@@ -18,12 +18,19 @@ def setup(seed: int = 0):
     """Seed everything, print where the notebook runs, and return the device to use.
 
     Called by the first code cell of every notebook. In a notebook it also switches
-    matplotlib to inline figures.
+    matplotlib to inline figures; on the CPU it makes PyTorch use one thread.
     """
     _inline_figures()
+    device = get_device()
+    if device.type == "cpu":
+        # The course's models are tiny: extra threads only add overhead (a lot of it when
+        # cores are busy), and one thread makes the numbers independent of the core count.
+        import torch
+
+        torch.set_num_threads(1)
     seed_everything(seed)
     print(environment_report())
-    return get_device()
+    return device
 
 
 def _inline_figures() -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import matplotlib
 import nbformat
 import pytest
+import torch
 
 matplotlib.use("Agg")
+torch.set_num_threads(1)  # tiny models: threads only add overhead (and nondeterminism)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
