@@ -76,7 +76,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     py = ensure_venv(keep_torch)
     if command == "lab":
-        return run(py, "-m", "jupyter", "lab", START_PAGE, *rest)
+        # The repository is the server's root (all notebooks reachable); the start page opens.
+        return run(py, "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", START_PAGE, *rest)
     if command == "test":
         return run(py, "-m", "pytest", *rest)
     script = "check_notebook.py" if command == "check" else f"{command}_notebooks.py"
