@@ -72,6 +72,13 @@ class SuggestionError(ValueError):
 
     ``reason`` is a short tag (``"too few points"`` or ``"no descent"``); the
     message says what to change.
+
+    >>> flat = RangeTestResult(np.geomspace(1e-5, 1.0, 50), np.ones(50))
+    >>> try:
+    ...     flat.suggest()
+    ... except SuggestionError as err:
+    ...     print(err.reason)
+    no descent
     """
 
     def __init__(self, message: str, reason: str) -> None:

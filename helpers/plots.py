@@ -25,7 +25,13 @@ def _axes(ax, figsize=(6, 3.5)):
 
 
 def ema(values: Sequence[float], beta: float = 0.9) -> np.ndarray:
-    """Bias-corrected exponential moving average (``beta`` in [0, 1); 0 = no smoothing)."""
+    """Bias-corrected exponential moving average (``beta`` in [0, 1); 0 = no smoothing).
+
+    Dividing by ``1 - beta**(i + 1)`` removes the pull towards the zero the average starts from:
+
+    >>> bool(np.allclose(ema([2.0, 2.0, 2.0], beta=0.9), 2.0))
+    True
+    """
     _validate.number("beta", beta, low=0, high=1, high_open=True)
     values = np.asarray(values, dtype=float)
     out, avg = np.empty_like(values), 0.0
@@ -51,6 +57,12 @@ def plot_1d_descent(lam: float, lrs: Sequence[float], *, steps: int = 12, start:
         Steps drawn.
     start : float
         θ_0 (non-zero).
+
+    Examples
+    --------
+    >>> fig = plot_1d_descent(1.0, [0.5, 2.1], steps=5)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['η = 0.5:  θ ← +0.5·θ', 'η = 2.1:  θ ← -1.1·θ']
     """
     lam = _validate.positive("lam", lam)
     if not lrs:
@@ -86,6 +98,12 @@ def plot_quadratic_paths(eigenvalues, lrs: Mapping[str, float] | float, *, steps
         Number of gradient-descent steps.
     start : pair of float
         Starting point.
+
+    Examples
+    --------
+    >>> fig = plot_quadratic_paths([1.0, 10.0], {"slow": 0.02, "fast": 0.18})
+    >>> len(fig.axes)  # one panel per learning rate, plus the losses
+    3
     """
     lam = np.diag(as_hessian(np.asarray(eigenvalues, dtype=float)))
     if lam.size != 2:
@@ -126,6 +144,11 @@ def plot_loss_curves(curves: Mapping[str, Sequence[float]], *, ax=None, smooth: 
     """One line per entry of ``curves`` (label -> losses); non-finite values end a line.
 
     ``smooth`` in [0, 1) applies a bias-corrected moving average (the raw curve is drawn faintly).
+    ``ax``: axes to draw into (a new figure by default). Returns the axes.
+
+    >>> ax = plot_loss_curves({"lr = 0.1": [2.3, 1.2, 0.6, float("nan")]}, smooth=0.5)
+    >>> ax.get_yscale(), ax.get_ylabel()
+    ('log', 'training loss')
     """
     ax = _axes(ax)
     for i, (label, values) in enumerate(curves.items()):
@@ -154,7 +177,14 @@ def plot_loss_curves(curves: Mapping[str, Sequence[float]], *, ax=None, smooth: 
 def plot_schedules(curves: Mapping[str, Sequence[float]], *, ax=None, logy: bool = False,
                    xlabel: str = "step (scheduler.step() calls)", ylabel: str = "learning rate",
                    title: str | None = None):
-    """Learning-rate curves, one per entry of ``curves`` (label -> LRs at steps 0, 1, ...)."""
+    """Learning-rate curves, one per entry of ``curves`` (label -> LRs at steps 0, 1, ...).
+
+    ``logy`` puts the learning rate on a log scale; ``ax``: axes to draw into. Returns the axes.
+
+    >>> ax = plot_schedules({"StepLR": [0.1, 0.1, 0.01], "constant": [0.1, 0.1, 0.1]}, logy=True)
+    >>> ax.get_yscale(), len(ax.get_lines())
+    ('log', 2)
+    """
     ax = _axes(ax)
     for label, values in curves.items():
         ax.plot(np.arange(len(values)), values, label=label, lw=1.6)

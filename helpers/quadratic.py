@@ -18,6 +18,9 @@ def as_hessian(A) -> np.ndarray:
     """Return ``A`` as a symmetric positive-definite matrix (a vector means a diagonal).
 
     Raises ``ValueError`` (naming ``A``) when it is not square, symmetric and positive definite.
+
+    >>> as_hessian([1.0, 10.0]).tolist()
+    [[1.0, 0.0], [0.0, 10.0]]
     """
     A = np.asarray(A, dtype=float)
     if A.ndim == 1:
@@ -32,7 +35,13 @@ def as_hessian(A) -> np.ndarray:
 
 
 def quadratic_loss(A, theta) -> np.ndarray:
-    """``½ θᵀ A θ`` for one point ``θ`` of shape (d,) or many of shape (n, d)."""
+    """``½ θᵀ A θ`` for one point ``θ`` of shape (d,) or many of shape (n, d).
+
+    ``A`` is a (d, d) matrix or a vector of eigenvalues (a diagonal Hessian).
+
+    >>> quadratic_loss([2.0, 4.0], [[1.0, 1.0], [0.0, 1.0]]).tolist()
+    [3.0, 2.0]
+    """
     A = np.asarray(A, dtype=float)
     A = np.diag(A) if A.ndim == 1 else A
     theta = np.asarray(theta, dtype=float)

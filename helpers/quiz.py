@@ -81,5 +81,12 @@ def quick_check(question: str, options: Mapping[str, str], answer: str) -> Quick
         is chosen: say *why* it is right or wrong. At least two options.
     answer : str
         The right option (a key of ``options``).
+
+    Examples
+    --------
+    >>> q = quick_check("Which LR diverges on L = 5θ²?", {"0.19": "|1 - 1.9| < 1", "0.21": "2/10 = 0.2"},
+    ...                 answer="0.21")
+    >>> q.choose("0.19").correct, q.choose("0.21").correct
+    (False, True)
     """
     return QuickCheck(question, options, answer)

@@ -121,7 +121,11 @@ class FigureDemo:
 
 def log_slider(description: str, value: float, low: float, high: float, *,
                steps_per_decade: int = 10, readout_format: str = ".2e") -> W.FloatLogSlider:
-    """A ``FloatLogSlider`` from ``low`` to ``high`` (both > 0), e.g. for learning rates."""
+    """A ``FloatLogSlider`` from ``low`` to ``high`` (both > 0), e.g. for learning rates.
+
+    >>> log_slider("lr", 0.01, 1e-4, 1.0).value
+    0.01
+    """
     _validate.positive("low", low)
     _validate.positive("high", high)
     if not low <= value <= high:
@@ -133,7 +137,11 @@ def log_slider(description: str, value: float, low: float, high: float, *,
 
 
 def widget_check_demo() -> FigureDemo:
-    """A sine wave whose frequency follows a slider: checks that widgets work."""
+    """A sine wave whose frequency follows a slider: checks that widgets work.
+
+    >>> widget_check_demo().set(frequency=3).values
+    {'frequency': 3}
+    """
     def render(frequency):
         fig = Figure(figsize=(5, 2.2))
         ax = fig.add_subplot()
@@ -160,6 +168,12 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
         Gradient-descent steps drawn.
     start : pair of float
         The starting point θ_0.
+
+    Examples
+    --------
+    >>> demo = lr_trajectory_demo(lr=0.1)
+    >>> demo.set(lr=0.21).renders
+    2
     """
     from .plots import plot_quadratic_paths
 
@@ -217,6 +231,12 @@ def schedule_explorer(base_lr: float = 0.1, steps: int = 100,
         Initial horizon N (``scheduler.step()`` calls drawn).
     selected : sequence of str
         Schedules shown at first (labels as in the selection list).
+
+    Examples
+    --------
+    >>> demo = schedule_explorer().set(chosen=("StepLR",), step_size=10)
+    >>> print(demo.output.outputs[1]["text"], end="")
+    StepLR(optimizer, step_size=10, gamma=0.1)
     """
     from .plots import plot_schedules
     from .schedules import SCHEDULES, torch_code, trace_fn
@@ -266,6 +286,12 @@ def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=Non
     With no arguments it probes the course's MLP on the digits (SGD with momentum 0.9,
     batch 32). Each redraw reruns :func:`helpers.lr_finder.lr_range_test`, which restores
     the model and optimizer afterwards, so every run starts from the same weights.
+    A custom ``model`` needs ``optimizer`` and ``train_loader`` (``criterion`` defaults
+    to cross-entropy).
+
+    >>> demo = range_test_demo()
+    >>> demo.set(num_iters=50).renders
+    2
     """
     import torch
 
@@ -308,6 +334,10 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
     ``mode``, the bounds, the half-cycle length and the number of cycles are sliders; for
     one-cycle the run is as long as the cyclical one (``cycles × 2 × step_size_up``) and
     ``pct_start`` sets where the peak is. The matching PyTorch line is shown below.
+    ``base_lr`` and ``max_lr`` (> 0) are the initial bounds.
+
+    >>> print(cyclical_demo().set(mode="triangular2").output.outputs[1]["text"], end="")
+    CyclicLR(optimizer, base_lr=0.001, max_lr=0.1, step_size_up=50, step_size_down=None, mode='triangular2', gamma=0.99)
     """
     from .schedules import (cyclic_lr, cyclic_momentum, one_cycle_lr, one_cycle_momentum,
                             torch_code, trace_fn)
