@@ -150,6 +150,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[float]], *, ax=None, smooth: 
     >>> ax.get_yscale(), ax.get_ylabel()
     ('log', 'training loss')
     """
+    _validate.number("smooth", smooth, low=0, high=1, high_open=True)
     ax = _axes(ax)
     for i, (label, values) in enumerate(curves.items()):
         values = np.asarray(values, dtype=float)

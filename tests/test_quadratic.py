@@ -65,3 +65,16 @@ def test_divergence_overflows_quietly_to_inf():
     with np.errstate(all="raise"):  # no floating-point warning escapes
         path = quadratic_gd([100.0], 1.0, 400, [1.0])
     assert not np.isfinite(path[-1]).all()
+
+
+def test_plot_helpers_name_bad_parameters():
+    from helpers.plots import plot_1d_descent, plot_loss_curves, plot_quadratic_paths
+
+    with pytest.raises(ValueError, match="smooth"):
+        plot_loss_curves({"a": [1.0, 0.5]}, smooth=1.0)
+    with pytest.raises(ValueError, match="lam"):
+        plot_1d_descent(0.0, [0.1])
+    with pytest.raises(ValueError, match="lrs"):
+        plot_1d_descent(1.0, [])
+    with pytest.raises(ValueError, match="lr"):
+        plot_quadratic_paths([1.0, 10.0], {"bad": -0.1})
