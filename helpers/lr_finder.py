@@ -306,7 +306,9 @@ class RangeTestResult:
         finite = np.asarray(self.losses)[np.isfinite(self.losses)]
         if finite.size < 2:
             return
-        low, first = finite.min(), finite[0]
+        raw = np.asarray(self.raw_losses)[np.isfinite(self.raw_losses)]
+        # The smoothed curve lags the raw one: keep the raw minimum in view too.
+        low, first = min(finite.min(), raw.min() if raw.size else np.inf), finite[0]
         top = max(first, low) + 0.5 * abs(first - low) + 1e-12
         ax.set_ylim(low - 0.1 * (top - low), top)
 
