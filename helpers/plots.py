@@ -24,6 +24,15 @@ def _axes(ax, figsize=(6, 3.5)):
     return ax
 
 
+def _finish(ax, logy: bool, xlabel: str, ylabel: str, title: str | None) -> None:
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
 def ema(values: Sequence[float], beta: float = 0.9) -> np.ndarray:
     """Bias-corrected exponential moving average (``beta`` in [0, 1); 0 = no smoothing).
 
@@ -165,12 +174,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[float]], *, ax=None, smooth: 
         if not ok.all():  # mark where the run blew up
             first = int(np.argmin(ok))
             ax.axvline(first, color=color, ls=":", lw=1)
-    if logy:
-        ax.set_yscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
+    _finish(ax, logy, xlabel, ylabel, title)
     ax.legend(fontsize=8)
     return ax
 
@@ -189,12 +193,7 @@ def plot_schedules(curves: Mapping[str, Sequence[float]], *, ax=None, logy: bool
     ax = _axes(ax)
     for label, values in curves.items():
         ax.plot(np.arange(len(values)), values, label=label, lw=1.6)
-    if logy:
-        ax.set_yscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
+    _finish(ax, logy, xlabel, ylabel, title)
     if len(curves) > 1:
         ax.legend(fontsize=8)
     return ax
