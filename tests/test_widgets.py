@@ -22,6 +22,7 @@ DEMOS = {
     "schedule_explorer": dict(chosen=("StepLR", "warmup + cosine"), logy=True, steps=200),
     "range_test_demo": dict(num_iters=30, smooth=0.5),
     "cyclical_demo": dict(mode="one-cycle", cycles=2),
+    "warmup_demo": dict(warmup_pct=20, optimizer="RAdam"),
 }
 
 
