@@ -19,6 +19,12 @@ def setup(seed: int = 0):
 
     Called by the first code cell of every notebook. In a notebook it also switches
     matplotlib to inline figures; on the CPU it makes PyTorch use one thread.
+    ``seed``: an integer in [0, 2**32 - 1].
+
+    >>> device = setup(seed=0)  # doctest: +ELLIPSIS
+    torch ... | device: ... | Python ... | Colab: no
+    >>> device.type in {"cpu", "cuda"}
+    True
     """
     _inline_figures()
     device = get_device()

@@ -245,6 +245,12 @@ class LeastSquares(NamedTuple):
     lambda_max : float
         Largest eigenvalue of the Hessian ``X^T X / n`` (the same for every
         column of ``W``), computed with ``torch.linalg.eigvalsh``.
+
+    Built by :func:`least_squares_digits`:
+
+    >>> problem = least_squares_digits()
+    >>> round(float(problem.loss(torch.zeros(65, 10, dtype=torch.float64))), 3)
+    0.5
     """
 
     X: torch.Tensor
@@ -346,6 +352,12 @@ class NoisyLeastSquares(NamedTuple):
         Minimiser of the training loss (least-squares solution), shape ``(d,)``, float64.
     lambda_max : float
         Largest eigenvalue of the Hessian ``2 X^T X / n`` of the mean squared error.
+
+    Built by :func:`noisy_least_squares`:
+
+    >>> problem = noisy_least_squares(d=5, n=100)
+    >>> float(problem.excess_loss(problem.w_best)) == 0.0
+    True
     """
 
     X: torch.Tensor

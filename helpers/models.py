@@ -137,6 +137,10 @@ class TinyTransformer(nn.Module):
     Built by :func:`tiny_transformer`; see there for the parameters.
     The encoder is bidirectional (no attention mask): every output position
     sees the whole input sequence.
+
+    >>> model = tiny_transformer(vocab_size=16, seq_len=8)
+    >>> tuple(model(torch.zeros(2, 8, dtype=torch.long)).shape)
+    (2, 8, 16)
     """
 
     def __init__(self, vocab_size: int, seq_len: int, d_model: int, nhead: int, num_layers: int,

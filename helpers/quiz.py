@@ -22,7 +22,11 @@ __all__ = ["QuickCheck", "quick_check"]
 
 
 class QuickCheck:
-    """One multiple-choice question; see :func:`quick_check`."""
+    """One multiple-choice question; see :func:`quick_check`.
+
+    >>> QuickCheck("1 + 1?", {"2": "Yes.", "3": "No."}, answer="2").choose("3").feedback.value
+    "<span style='color:#cf222e'>✘ Not quite.</span> No."
+    """
 
     def __init__(self, question: str, options: Mapping[str, str], answer: str):
         if not isinstance(question, str) or not question.strip():

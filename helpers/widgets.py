@@ -58,6 +58,16 @@ class FigureDemo:
         Holds the current figure; ``output.outputs`` can be inspected.
     renders : int
         How many times the figure was drawn (useful in tests).
+
+    Examples
+    --------
+    >>> def render(lr):
+    ...     fig = Figure(figsize=(3, 2))
+    ...     fig.add_subplot().plot([(1 - lr) ** t for t in range(10)])
+    ...     return fig, f"lr = {lr}"
+    >>> demo = FigureDemo(render, {"lr": W.FloatSlider(value=0.5, min=0.1, max=1.9)})
+    >>> print(demo.set(lr=1.5).output.outputs[1]["text"], end="")
+    lr = 1.5
     """
 
     def __init__(self, render: Callable[..., Figure], controls: Mapping[str, W.Widget], *,
