@@ -17,13 +17,20 @@ The reference may be
 
 Errors raised by the learner's function (``NotImplementedError`` from an
 unfinished exercise, a ``TypeError``...) propagate unchanged.
+
+For exercises that ask for a schedule *from the formula*, :func:`forbidden_uses`
+lists what a learner's function borrows from ``torch.optim.lr_scheduler`` or
+``helpers``, and :func:`without_references` makes those unusable while the
+learner's function runs (so a roundabout import fails too).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +40,8 @@ from torch.optim.lr_scheduler import LRScheduler
 from ._validate import integer, number
 from .schedules import dummy_optimizer, trace
 
-__all__ = ["ScheduleComparison", "assert_schedule_matches", "compare_schedule"]
+__all__ = ["ScheduleComparison", "assert_schedule_matches", "compare_schedule", "forbidden_uses",
+           "without_references"]
 
 
 @dataclass(frozen=True)
@@ -263,3 +271,92 @@ def assert_schedule_matches(learner_fn: Callable[..., float], reference, steps, 
     result = compare_schedule(learner_fn, reference, steps, **kwargs)
     if not result.ok:
         raise AssertionError(result.message)
+
+
+_BANNED = ("lr_scheduler", "helpers")
+
+
+def forbidden_uses(fn: Callable, banned: Iterable[str] = _BANNED) -> list[str]:
+    """Names through which ``fn`` uses a module whose dotted name contains a part in ``banned``.
+
+    Looks at every global and attribute name in ``fn``'s code (nested functions
+    included) and follows plain functions it calls, so ``StepLR``, an alias of it,
+    ``torch.optim.lr_scheduler.StepLR`` or a helper of the learner's that calls
+    ``helpers.schedules.step_lr`` are all found. Returns a sorted list (empty: clean).
+
+    >>> import math
+    >>> from torch.optim.lr_scheduler import StepLR
+    >>> forbidden_uses(lambda s: 0.1 * math.cos(s))
+    []
+    >>> forbidden_uses(lambda s: StepLR)
+    ['StepLR']
+    """
+    banned, found, seen = set(banned), set(), set()
+    stack = [fn]
+    while stack:
+        func = stack.pop()
+        if id(func) in seen:
+            continue
+        seen.add(id(func))
+        # What the function's names refer to: its globals, and the variables it closes over.
+        scope = dict(func.__globals__)
+        scope.update((n, c.cell_contents) for n, c in zip(func.__code__.co_freevars, func.__closure__ or ())
+                     if c.cell_contents is not None)
+        codes = [func.__code__]
+        while codes:
+            code = codes.pop()
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+            for name in code.co_names + code.co_freevars:
+                obj = scope.get(name)
+                home = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", "")
+                if banned & set(name.split(".") + (home or "").split(".")):
+                    found.add(name)
+                elif isinstance(obj, types.FunctionType):
+                    stack.append(obj)
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def without_references(namespace: dict | None = None) -> Iterator[None]:
+    """Within the block, every PyTorch scheduler and every ``helpers.schedules`` schedule raises.
+
+    Building any ``torch.optim.lr_scheduler`` scheduler, or calling a function of
+    ``helpers.schedules.SCHEDULES``, raises ``AssertionError``; names in
+    ``namespace`` (e.g. a notebook's ``globals()``) bound to those functions are
+    replaced as well. Everything is put back on exit.
+
+    >>> import helpers.schedules
+    >>> with without_references():
+    ...     helpers.schedules.step_lr(0, 0.1, step_size=3)
+    Traceback (most recent call last):
+    ...
+    AssertionError: this exercise must not use torch.optim.lr_scheduler or helpers
+    >>> from helpers.schedules import step_lr  # an alias: pass the namespace that holds it
+    >>> with without_references(globals()):
+    ...     step_lr(0, 0.1, step_size=3)
+    Traceback (most recent call last):
+    ...
+    AssertionError: this exercise must not use torch.optim.lr_scheduler or helpers
+    >>> step_lr(0, 0.1, step_size=3)
+    0.1
+    """
+    from . import schedules
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("this exercise must not use torch.optim.lr_scheduler or helpers")
+
+    originals = [(LRScheduler, "__init__", LRScheduler.__init__)]
+    originals += [(schedules, name, fn) for name, fn in schedules.SCHEDULES.items()]
+    references = {id(fn) for _, _, fn in originals}
+    aliases = {k: v for k, v in (namespace or {}).items() if id(v) in references}
+    try:
+        for owner, name, _ in originals:
+            setattr(owner, name, refuse)
+        if namespace is not None:
+            namespace.update(dict.fromkeys(aliases, refuse))
+        yield
+    finally:
+        for owner, name, value in originals:
+            setattr(owner, name, value)
+        if namespace is not None:
+            namespace.update(aliases)

@@ -172,3 +172,47 @@ def test_invalid_reference_and_tolerances():
         compare_schedule(S.step_lr, S.step_lr, 10, rtol=-1.0, base_lr=0.1, step_size=3)
     with pytest.raises(ValueError, match="atol"):
         compare_schedule(S.step_lr, S.step_lr, 10, atol=math.inf, base_lr=0.1, step_size=3)
+
+
+# --------------------------------------------------------------------------- "from the formula" guards
+def test_forbidden_uses_finds_direct_aliased_dotted_and_indirect_uses():
+    import torch
+    from torch.optim.lr_scheduler import CyclicLR as Renamed
+
+    from helpers.feedback import forbidden_uses
+    from helpers.schedules import cyclic_lr
+
+    def clean(step, base_lr):
+        return base_lr * math.cos(step)
+
+    def helper(step):
+        return cyclic_lr(step, 0.1, 1.0)
+
+    def indirect(step, base_lr):
+        return helper(step)
+
+    assert forbidden_uses(clean) == []
+    assert forbidden_uses(lambda s: Renamed) == ["Renamed"]
+    assert "lr_scheduler" in forbidden_uses(lambda s: torch.optim.lr_scheduler.StepLR)
+    assert forbidden_uses(indirect) == ["cyclic_lr"]
+    assert forbidden_uses(lambda s: [helper(t) for t in range(s)]) == ["cyclic_lr"]  # nested code
+
+
+def test_without_references_blocks_schedulers_and_helpers_then_restores_them():
+    import importlib
+
+    from torch.optim.lr_scheduler import StepLR
+
+    from helpers import schedules
+    from helpers.feedback import without_references
+
+    namespace = {"alias": schedules.cosine_annealing_lr, "other": math.cos}
+    with without_references(namespace):
+        for attempt in (lambda: StepLR(S.dummy_optimizer(), step_size=2),
+                        lambda: importlib.import_module("helpers.schedules").step_lr(0, 0.1, 2),
+                        lambda: namespace["alias"](0, 0.1, T_max=5)):
+            with pytest.raises(AssertionError, match="must not use"):
+                attempt()
+        assert namespace["other"] is math.cos
+    assert namespace["alias"] is schedules.cosine_annealing_lr
+    assert S.trace(StepLR(S.dummy_optimizer(lr=0.1), step_size=2), 3) == pytest.approx([0.1, 0.1, 0.01])
