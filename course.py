@@ -6,6 +6,7 @@
     python3 course.py generate   rebuild the student notebooks in notebooks/ from solutions/
     python3 course.py execute    re-run the solution notebooks and store their fresh outputs
     python3 course.py check 01   run your notebook 01 from scratch and report its tests
+    python3 course.py seedcheck  re-run the solution notebooks on shifted seeds; compare verdicts
 
 Set-up creates a virtual environment in .venv and installs requirements.txt into
 it; it is skipped while requirements.txt and pyproject.toml are unchanged.
@@ -70,7 +71,7 @@ def run(py: Path, *args: str) -> int:
 def main(argv: list[str]) -> int:
     keep_torch = "--keep-torch" in argv
     argv = [a for a in argv if a != "--keep-torch"]
-    if not argv or argv[0] not in {"lab", "test", "generate", "execute", "check"}:
+    if not argv or argv[0] not in {"lab", "test", "generate", "execute", "check", "seedcheck"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -80,7 +81,7 @@ def main(argv: list[str]) -> int:
         return run(py, "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", START_PAGE, *rest)
     if command == "test":
         return run(py, "-m", "pytest", *rest)
-    script = "check_notebook.py" if command == "check" else f"{command}_notebooks.py"
+    script = {"check": "check_notebook.py", "seedcheck": "seed_check.py"}.get(command, f"{command}_notebooks.py")
     return run(py, str(ROOT / "tools" / script), *rest)
 
 

@@ -4,14 +4,17 @@ Submodules: ``schedules`` (closed forms of every schedule, checked against PyTor
 ``lr_finder`` (the LR range test), ``training`` (a small training loop), ``data``
 (offline datasets), ``models`` (the tiny networks of the notebooks), ``plots``,
 ``widgets`` (interactive demos), ``quiz`` (quick checks), ``quadratic`` (gradient
-descent on quadratics) and ``feedback`` (checking an exercise against a reference).
+descent on quadratics), ``feedback`` (checking an exercise against a reference) and
+``evidence`` (seed sets and the verdict lines that back every claim about training).
 """
+from .evidence import seed_range, seed_shift, seeds, verdict
 from .utils import environment_report, get_device, seed_everything
 
 __version__ = "0.1.0"
 REPOSITORY = "https://github.com/lr-course/learning-rate-strategies"
 
-__all__ = ["environment_report", "get_device", "seed_everything", "setup", "REPOSITORY"]
+__all__ = ["environment_report", "get_device", "seed_everything", "setup", "seeds", "seed_range",
+           "seed_shift", "verdict", "REPOSITORY"]
 
 
 def setup(seed: int = 0):
@@ -19,7 +22,8 @@ def setup(seed: int = 0):
 
     Called by the first code cell of every notebook. In a notebook it also switches
     matplotlib to inline figures; on the CPU it makes PyTorch use one thread.
-    ``seed``: an integer in [0, 2**32 - 1].
+    ``seed``: an integer in [0, 2**32 - 1]. With ``LR_COURSE_SEED_SHIFT=k`` in the
+    environment the seed becomes ``seed + 1000 k`` (see :mod:`helpers.evidence`).
 
     >>> device = setup(seed=0)  # doctest: +ELLIPSIS
     torch ... | device: ... | Python ... | Colab: no
@@ -34,8 +38,11 @@ def setup(seed: int = 0):
         import torch
 
         torch.set_num_threads(1)
-    seed_everything(seed)
+    shift = seed_shift()
+    seed_everything(seed + 1000 * shift)
     print(environment_report())
+    if shift:
+        print(f"seeds shifted by {1000 * shift} (LR_COURSE_SEED_SHIFT={shift})")
     return device
 
 

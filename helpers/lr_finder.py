@@ -52,11 +52,14 @@ import torch
 from torch import nn
 
 from . import _validate
+from .plots import RULE_COLORS, legend_outside
 
 __all__ = ["lr_range_test", "RangeTestResult", "SuggestionError"]
 
 STEP_MODES = ("exp", "linear")
 SUGGEST_METHODS = ("valley", "steepest", "minimum")
+# How the rules appear in legends: "minimum" returns the minimum's LR divided by 10.
+RULE_LABELS = {"valley": "valley", "steepest": "steepest", "minimum": "minimum/10"}
 STOP_REASONS = ("completed", "diverged", "non-finite loss", "interrupted")
 MIN_POINTS = 10  # fewer points than this make every suggestion a guess
 MIN_RELATIVE_DROP = 0.01  # a descent smaller than 1 % is indistinguishable from noise
@@ -282,23 +285,24 @@ class RangeTestResult:
             _, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.plot(self.lrs, self.raw_losses, color="C0", alpha=0.3, lw=1, label="raw loss")
         ax.plot(self.lrs, self.losses, color="C0", lw=2, label="smoothed loss")
-        styles = {"valley": ("C1", "o"), "steepest": ("C2", "s"), "minimum": ("C3", "^")}
+        markers = {"valley": "o", "steepest": "s", "minimum": "^"}
         for method in suggestions:
-            color, marker = styles[method]
+            color, marker = RULE_COLORS[method], markers[method]
             try:
                 lr = self.suggest(method)
             except SuggestionError as err:
-                ax.plot([], [], " ", label=f"{method}: unavailable ({err.reason})")
+                ax.plot([], [], " ", label=f"{RULE_LABELS[method]}: unavailable ({err.reason})")
                 continue
             ax.axvline(lr, color=color, ls="--", lw=1)
-            ax.plot([lr], [self._loss_at(lr)], marker=marker, color=color, ms=8, ls="none", label=f"{method}: {lr:.2e}")
+            ax.plot([lr], [self._loss_at(lr)], marker=marker, color=color, ms=8, ls="none",
+                    label=f"{RULE_LABELS[method]}: {lr:.2e}")
         if self.step_mode == "exp":
             ax.set_xscale("log")
         self._clip_y(ax)
         ax.set_xlabel("learning rate")
         ax.set_ylabel(("validation" if self.validation else "training") + " loss")
         ax.set_title(f"LR range test ({self._status()})")
-        ax.legend(loc="best", fontsize="small")
+        legend_outside(ax)
         return ax
 
     def _clip_y(self, ax) -> None:

@@ -15,7 +15,84 @@ from matplotlib.figure import Figure
 from . import _validate
 from .quadratic import as_hessian, quadratic_gd, quadratic_loss, stability_limit
 
-__all__ = ["plot_1d_descent", "plot_quadratic_paths", "plot_loss_curves", "plot_schedules", "ema"]
+__all__ = ["plot_1d_descent", "plot_quadratic_paths", "plot_loss_curves", "plot_schedules", "ema",
+           "SCHEDULE_COLORS", "RULE_COLORS", "color_for", "legend_outside"]
+
+# One colour per schedule and per range-test suggestion rule, across the whole course,
+# so that "cosine" is the same red in notebook 03, 04 and 05. Keys are normalised names
+# (see color_for): lower case, no spaces, dashes, underscores or a trailing "lr".
+SCHEDULE_COLORS: dict[str, str] = {
+    "constant": "#555555",
+    "step": "#1f77b4",
+    "multistep": "#17becf",
+    "exponential": "#9467bd",
+    "linear": "#2ca02c",
+    "polynomial": "#bcbd22",
+    "cosine": "#d62728",
+    "warmrestarts": "#e377c2",
+    "plateau": "#8c564b",
+    "triangular": "#ff7f0e",
+    "triangular2": "#c45a00",
+    "exprange": "#7f7f00",
+    "onecycle": "#000080",
+    "linearwarmup": "#66c2a5",
+    "exponentialwarmup": "#b39ddb",
+    "warmupcosine": "#fb8072",
+    "inversesqrt": "#8dd3c7",
+    "wsd": "#e6ab02",
+    "schedulefree": "#1b9e77",
+}
+RULE_COLORS: dict[str, str] = {"valley": "#e66100", "steepest": "#5d3a9b", "minimum": "#1a9850"}
+"""Colours of the LR range test's suggestion rules (``"minimum"`` is minimum/10)."""
+
+# Longer names first: "multistep" contains "step", "warmupcosine" contains "cosine".
+_ALIASES = [
+    ("cosineannealingwarmrestarts", "warmrestarts"), ("sgdr", "warmrestarts"),
+    ("warmrestart", "warmrestarts"), ("reducelronplateau", "plateau"),
+    ("warmupstabledecay", "wsd"), ("noam", "inversesqrt"), ("cyclic", "triangular"),
+    ("cosineannealing", "cosine"),
+]
+
+
+def _normalise(name: str) -> str:
+    key = "".join(ch for ch in name.lower() if ch.isalnum())
+    return key[:-2] if key.endswith("lr") and key[:-2] else key
+
+
+def color_for(name: str) -> str | None:
+    """The course's colour for a schedule or suggestion rule named in ``name``, else None.
+
+    Matching ignores case, spaces, dashes, underscores and a trailing ``LR``, and finds
+    the longest known name at the start of the label, so PyTorch's class names, the
+    functions of :mod:`helpers.schedules` and labels such as ``"cosine (T=100)"`` agree.
+
+    >>> color_for("CosineAnnealingLR") == color_for("cosine_annealing_lr") == color_for("cosine, 5 seeds")
+    True
+    >>> color_for("MultiStepLR") != color_for("StepLR")
+    True
+    >>> color_for("valley") == RULE_COLORS["valley"], color_for("lr = 0.1")
+    (True, None)
+    """
+    if not isinstance(name, str):
+        return None
+    key = _normalise(name.split("(")[0].split(":")[0].split(",")[0])
+    for alias, target in _ALIASES:
+        if key.startswith(alias):
+            key = target + key[len(alias):]
+    known = {**SCHEDULE_COLORS, **RULE_COLORS}
+    matches = [k for k in known if key.startswith(k)]
+    return known[max(matches, key=len)] if matches else None
+
+
+def _color(label: str, i: int) -> str:
+    return color_for(label) or f"C{i}"
+
+
+def legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, where it can never cover data."""
+    kwargs = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0,
+              "fontsize": 8, **kwargs}
+    return ax.legend(**kwargs)
 
 
 def _axes(ax, figsize=(6, 3.5)):
@@ -141,8 +218,10 @@ def plot_quadratic_paths(eigenvalues, lrs: Mapping[str, float] | float, *, steps
     axes[-1].set(xlabel="step t", ylabel="loss L(θ_t)",
                  title=f"loss (log scale); 2/λ_max = {stability_limit(lam):.3g}")
     axes[-1].grid(alpha=0.3)
+    for ax in axes[:-1]:  # a path drawn on contours is only perpendicular to them at equal scales
+        ax.set_aspect("equal", adjustable="box")
     if n > 1:
-        axes[-1].legend(fontsize=8)
+        legend_outside(axes[-1])
     fig.tight_layout()
     return fig
 
@@ -163,7 +242,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[float]], *, ax=None, smooth: 
     ax = _axes(ax)
     for i, (label, values) in enumerate(curves.items()):
         values = np.asarray(values, dtype=float)
-        color = f"C{i}"
+        color = _color(label, i)
         steps = np.arange(values.size)
         ok = np.isfinite(values)
         if smooth:
@@ -174,8 +253,11 @@ def plot_loss_curves(curves: Mapping[str, Sequence[float]], *, ax=None, smooth: 
         if not ok.all():  # mark where the run blew up
             first = int(np.argmin(ok))
             ax.axvline(first, color=color, ls=":", lw=1)
+    if smooth:  # say so on the figure: a smoothed curve is not the raw loss
+        ax.text(0.99, 0.98, f"bold: moving average (β = {smooth:g}); faint: raw", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7, color="0.35")
     _finish(ax, logy, xlabel, ylabel, title)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return ax
 
 
@@ -191,9 +273,9 @@ def plot_schedules(curves: Mapping[str, Sequence[float]], *, ax=None, logy: bool
     ('log', 2)
     """
     ax = _axes(ax)
-    for label, values in curves.items():
-        ax.plot(np.arange(len(values)), values, label=label, lw=1.6)
+    for i, (label, values) in enumerate(curves.items()):
+        ax.plot(np.arange(len(values)), values, label=label, lw=1.6, color=_color(label, i))
     _finish(ax, logy, xlabel, ylabel, title)
     if len(curves) > 1:
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     return ax

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.lr_finder import RangeTestResult, SuggestionError, lr_range_test
+from helpers.plots import RULE_COLORS
+from helpers.lr_finder import RULE_LABELS, RangeTestResult, SuggestionError, lr_range_test
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -571,10 +572,13 @@ def test_plot_marks_each_suggestion():
         assert result.plot(ax=ax) is ax
         labels = ax.get_legend_handles_labels()[1]
         for method, lr in result.suggestions().items():
-            assert f"{method}: {lr:.2e}" in labels
+            assert f"{RULE_LABELS[method]}: {lr:.2e}" in labels
+            assert RULE_LABELS["minimum"] == "minimum/10"  # the rule divides the minimum's LR by 10
             assert any(list(line.get_xdata()) == [lr, lr] for line in ax.lines)  # vertical line
         assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate"
         assert ax.get_ylabel() == "training loss"
+        colours = {line.get_label(): line.get_color() for line in ax.lines}
+        assert colours[f"valley: {result.suggest('valley'):.2e}"] == RULE_COLORS["valley"]
     finally:
         plt.close(fig)
 
@@ -585,7 +589,7 @@ def test_plot_lists_unavailable_suggestions_instead_of_failing():
     ax = result.plot(suggestions=("valley", "minimum"))
     try:
         assert ax.get_legend_handles_labels()[1][-2:] == ["valley: unavailable (no descent)",
-                                                         "minimum: unavailable (no descent)"]
+                                                         "minimum/10: unavailable (no descent)"]
         assert ax.get_xscale() == "linear" and ax.get_ylabel() == "validation loss"
     finally:
         plt.close(ax.figure)
