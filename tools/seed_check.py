@@ -20,6 +20,7 @@ Exit status 0 when nothing is reported.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import sys
@@ -35,7 +36,7 @@ CHECKED = "# NBVAL_CHECK_OUTPUT"
 VERDICT = "verdict: "
 # Numbers worth checking: with a decimal point, a percent sign or an exponent. Plain
 # integers (epochs, seeds, layer sizes) are set by the code, not measured.
-_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\d+(?:\.\d+)?%|\d+(?:\.\d+)?e[-+−]?\d+)(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?%|\d+(?:\.\d+)?e[-+−]?\d+|\d+\.\d+)(?![\w%])")
 
 
 def cell_text(cell) -> str:
@@ -138,7 +139,8 @@ def _check_one(job: tuple[Path, int]) -> tuple[Path, int, list[str]]:
 def check(paths: list[Path], shifts: list[int], workers: int = 2) -> dict[tuple[str, int], list[str]]:
     """Run every (notebook, shift) pair, ``workers`` at a time; return the problems of each."""
     jobs = [(p, s) for p in paths for s in shifts]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: the caller may hold threads (torch, a test runner) that fork would copy badly
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return {(p.stem, s): problems for p, s, problems in pool.map(_check_one, jobs)}
 
 
