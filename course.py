@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
 """One entry point for learners, instructors and maintainers.
 
-    python3 course.py lab        set up .venv (first time) and open the course in JupyterLab
-    python3 course.py test       set up .venv (first time) and run every test
-    python3 course.py generate   rebuild the student notebooks in notebooks/ from solutions/
-    python3 course.py execute    re-run the solution notebooks and store their fresh outputs
-    python3 course.py check 01   run your notebook 01 from scratch and report its tests
-    python3 course.py seedcheck  re-run the solution notebooks on shifted seeds; compare verdicts
+Learners
+    python3 course.py lab          set up .venv (first time) and open the course in JupyterLab
+    python3 course.py check 01     run your notebook 01 from scratch and report its tests
+
+Instructors (see docs/instructors.md)
+    python3 course.py generate     release: rebuild notebooks/ from solutions/ and register
+                                   every assignment in gradebook.db (needed by autograde)
+    python3 course.py grade ...    grade a free-text answer without a browser
+                                   (python3 course.py grade --help)
+
+Maintainers
+    python3 course.py test         set up .venv (first time) and run every test
+    python3 course.py execute      re-run the solution notebooks and store their fresh outputs
+    python3 course.py seedcheck    re-run the solution notebooks on shifted seeds; compare verdicts
 
 Set-up creates a virtual environment in .venv and installs requirements.txt into
-it; it is skipped while requirements.txt and pyproject.toml are unchanged.
-Pass --keep-torch to keep a torch you installed into .venv yourself (a CUDA build).
+it; it is skipped while requirements.txt and pyproject.toml are unchanged, and
+redone when the repository has moved. Pass --keep-torch to keep a torch you
+installed into .venv yourself (a CUDA build).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -25,6 +36,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 START_PAGE = "notebooks/00_start_here/00_start_here.ipynb"
 STAMP = VENV / ".course-installed"
+LOCATION = VENV / ".course-location"  # where .venv was built: its scripts and editable install point there
+TOOLS = {"generate": "generate_notebooks.py", "execute": "execute_notebooks.py",
+         "check": "check_notebook.py", "seedcheck": "seed_check.py", "grade": "grade_by_hand.py"}
+COMMANDS = ("lab", "test", *TOOLS)
 
 
 def venv_python() -> Path:
@@ -39,51 +54,93 @@ def _fingerprint(keep_torch: bool) -> str:
     return h.hexdigest()
 
 
+def venv_moved() -> bool:
+    """True when .venv was built in another folder (the repository was moved or copied)."""
+    return LOCATION.exists() and LOCATION.read_text().strip() != str(VENV.resolve())
+
+
 def ensure_venv(keep_torch: bool = False) -> Path:
     """Create .venv and install the course into it unless it is already current."""
     if sys.version_info < (3, 10):
         sys.exit(f"Python >= 3.10 is needed; this is {sys.version.split()[0]}.")
     py = venv_python()
+    if venv_moved():
+        # Its scripts and the editable install of `helpers` still point at the old folder.
+        print(f".venv was built in {LOCATION.read_text().strip()}; rebuilding it here ...", flush=True)
+        shutil.rmtree(VENV)
     if not py.exists():
         print(f"Creating a virtual environment in {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     fingerprint = _fingerprint(keep_torch)
-    if STAMP.exists() and STAMP.read_text() == fingerprint:
+    if STAMP.exists() and STAMP.read_text() == fingerprint and LOCATION.exists():
         return py
     print("Installing the course and its dependencies (a few minutes the first time) ...", flush=True)
-    if keep_torch:
-        target = ["-e", ".[dev]"]
-    else:
-        target = ["-r", "requirements.txt"]
+    target = ["-e", ".[dev]"] if keep_torch else ["-r", "requirements.txt"]
     subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", *target],
                    cwd=ROOT, check=True)
     STAMP.write_text(fingerprint)
+    LOCATION.write_text(str(VENV.resolve()))
     return py
 
 
-def run(py: Path, *args: str) -> int:
+def _env(py: Path) -> dict:
     env = dict(os.environ, PYTHONHASHSEED="0")
     # Tools such as nbgrader start other executables of the environment (alembic).
     env["PATH"] = str(py.parent) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([str(py), *args], cwd=ROOT, env=env).returncode
+    return env
+
+
+def run(py: Path, *args: str) -> int:
+    return subprocess.run([str(py), *args], cwd=ROOT, env=_env(py)).returncode
+
+
+def lab(py: Path, rest: list[str]) -> int:
+    """JupyterLab on the repository, opening the start page; it ends when this command ends."""
+    args = [str(py), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", START_PAGE, *rest]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
+        args.append("--allow-root")  # containers often run as root; Jupyter refuses it otherwise
+    if os.name == "nt":
+        return subprocess.run(args, cwd=ROOT, env=_env(py)).returncode
+    # Become the server: a signal to this process (kill, Ctrl+C) then reaches JupyterLab
+    # itself, which shuts down cleanly, instead of leaving an orphaned server running.
+    sys.stdout.flush()
+    os.chdir(ROOT)
+    os.execve(args[0], args, _env(py))
+    return 1  # not reached
+
+
+def usage(message: str | None = None) -> int:
+    if message:
+        print(f"course.py: {message}\n", file=sys.stderr)
+    print(__doc__, file=sys.stderr if message else sys.stdout)
+    return 2 if message else 0
+
+
+def _caller_paths(args: list[str]) -> list[str]:
+    """Notebook paths are relative to the folder the command was typed in; tools run from ROOT."""
+    return [str(Path(a).resolve()) if a.endswith(".ipynb") and Path(a).exists() else a for a in args]
 
 
 def main(argv: list[str]) -> int:
     keep_torch = "--keep-torch" in argv
     argv = [a for a in argv if a != "--keep-torch"]
-    if not argv or argv[0] not in {"lab", "test", "generate", "execute", "check", "seedcheck"}:
-        print(__doc__)
-        return 2
+    if not argv:
+        return usage("which command? One of: " + ", ".join(COMMANDS))
+    if argv[0] in {"-h", "--help", "help"}:
+        return usage()
     command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        return usage(f"unknown command '{command}'; the commands are: " + ", ".join(COMMANDS))
     py = ensure_venv(keep_torch)
     if command == "lab":
-        # The repository is the server's root (all notebooks reachable); the start page opens.
-        return run(py, "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", START_PAGE, *rest)
+        return lab(py, rest)
     if command == "test":
         return run(py, "-m", "pytest", *rest)
-    script = {"check": "check_notebook.py", "seedcheck": "seed_check.py"}.get(command, f"{command}_notebooks.py")
-    return run(py, str(ROOT / "tools" / script), *rest)
+    return run(py, str(ROOT / "tools" / TOOLS[command]), *_caller_paths(rest))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # Ctrl+C during set-up or a tool: stop quietly
+        sys.exit(128 + signal.SIGINT)

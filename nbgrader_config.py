@@ -29,3 +29,35 @@ c.OverwriteCells.add_missing_cells = True
 # (PyTorch, NumPy, matplotlib) are not errors: drop them before scoring.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\w*Warning: "
+
+# Feedback without hidden tests. nbgrader's feedback HTML shows each test cell as it
+# ran, hidden tests included, so one cohort's feedback would publish them. This
+# preprocessor replaces the hidden region of every test cell by a one-line note and
+# shortens the traceback of a failing test to its last line (the assertion's message),
+# which is what a learner needs; the learner's own cells and outputs stay as they are.
+import re  # noqa: E402
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+from traitlets import Bool  # noqa: E402
+
+HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.M | re.S)
+HIDDEN_NOTE = "# (hidden tests ran here; they are not shown)"
+
+
+class HideHiddenTests(Preprocessor):
+    """Blank the hidden tests of every autograded test cell in the feedback."""
+
+    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+        return cell, resources
+
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

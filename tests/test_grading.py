@@ -77,10 +77,11 @@ def exercises(aid: str) -> list[Exercise]:
     return found
 
 
-def edited(aid: str, solutions: dict[str, str], tests: dict[str, str | None] | None = None):
-    """The student notebook with some solution cells and test cells replaced (None: deleted)."""
+def edited(aid: str, solutions: dict[str, str], tests: dict[str, str | None] | None = None,
+           student: Path | None = None):
+    """The student notebook (or ``student``) with some solution and test cells replaced (None: deleted)."""
     tests = tests or {}
-    nb = read(student_path(aid))
+    nb = read(student or student_path(aid))
     cells = []
     for cell in nb.cells:
         gid = nbgrader_meta(cell).get("grade_id")

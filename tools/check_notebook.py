@@ -1,16 +1,20 @@
 """Run one of your notebooks from scratch and report its tests.
 
-    python3 course.py check 01                       # notebooks/01_*/01_*.ipynb
-    python3 course.py check path/to/notebook.ipynb
+    python3 course.py check 01                       # notebooks/01_*/01_*.ipynb (or: check 1)
+    python3 course.py check path/to/notebook.ipynb   # relative to the folder you are in
 
 Runs a copy of the notebook top to bottom in a fresh kernel (your file is not
 changed) and lists every graded test cell as passed or failed, with the score on the
-visible tests. Hidden tests run only when an instructor grades the notebook.
+visible tests. Hidden tests run only when an instructor grades the notebook. A
+cell that runs longer than 60 s (an infinite loop, say) is stopped and reported as
+timed out; the cells after it still run, as when the notebook is graded.
 Exit status 0 when every visible test passes.
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,18 +24,27 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
+TIMED_OUT = "CellTimeout"
+
+
+def notebook_ids() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "notebooks").glob("*/*.ipynb") if p.stem == p.parent.name)
+
+
 def find_notebook(spec: str) -> Path:
+    """A notebook from a path, an id (``01_why_lr_matters``) or its number (``01``, ``1``)."""
     path = Path(spec)
     if path.suffix == ".ipynb":
         if not path.exists():
             raise SystemExit(f"no such notebook: {spec}")
-        return path
-    matches = sorted((ROOT / "notebooks").glob(f"{spec}*/*.ipynb"))
-    matches = [m for m in matches if m.stem == m.parent.name]
+        return path.resolve()
+    ids = notebook_ids()
+    prefix = spec.zfill(2) if spec.isdigit() else spec
+    matches = [i for i in ids if i.startswith(prefix)]
     if len(matches) != 1:
-        found = ", ".join(m.stem for m in matches) or "none"
-        raise SystemExit(f"'{spec}' should name one notebook in notebooks/ (matches: {found})")
-    return matches[0]
+        found = f"'{spec}' matches " + ", ".join(matches) if matches else f"no notebook matches '{spec}'"
+        raise SystemExit(f"{found}; the notebooks are: " + ", ".join(ids))
+    return ROOT / "notebooks" / matches[0] / f"{matches[0]}.ipynb"
 
 
 def _error(cell) -> str | None:
@@ -44,15 +57,28 @@ def _error(cell) -> str | None:
 def check(path: Path, timeout: int = 60) -> tuple[float, float, list[str]]:
     """Execute ``path`` (a copy); return (points passed, visible points, report lines)."""
     nb = nbformat.read(path, as_version=4)
+    timed_out: set[int] = set()
+
+    def on_cell_executed(cell, cell_index, execute_reply):
+        if execute_reply["content"].get("ename") == TIMED_OUT:
+            timed_out.add(cell_index)
+
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            interrupt_on_timeout=True,
+                            error_on_timeout={"ename": TIMED_OUT, "evalue": "", "traceback": []},
+                            on_cell_executed=on_cell_executed,
                             resources={"metadata": {"path": str(path.parent)}},
                             record_timing=False, store_widget_state=False)
-    client.execute()
+    client.log.setLevel(logging.CRITICAL)  # the report below says what timed out
+    # The kernel's own start-up warnings (transport, debugger) are not the learner's business.
+    client.execute(stderr=subprocess.DEVNULL)
     got = total = 0.0
     lines = []
     for index, cell in enumerate(nb.cells, start=1):
         meta = cell.metadata.get("nbgrader", {})
         error = _error(cell) if cell.cell_type == "code" else None
+        if index - 1 in timed_out:
+            error = f"timed out after {timeout} s (an endless loop?), stopped"
         if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
             points = float(meta.get("points", 0))
             total += points
@@ -65,6 +91,8 @@ def check(path: Path, timeout: int = 60) -> tuple[float, float, list[str]]:
         elif meta.get("grade") and cell.cell_type == "markdown":
             state = "not answered yet" if "YOUR ANSWER HERE" in cell.source else "answered"
             lines.append(f"  by hand {meta['grade_id']} ({float(meta.get('points', 0)):g} pt): {state}")
+        elif error is not None and meta.get("solution"):
+            lines.append(f"  ERROR   in your answer {meta['grade_id']} (cell {index}): {error}")
         elif error is not None:
             lines.append(f"  ERROR   in cell {index} (not a test): {error}")
     return got, total, lines
@@ -72,11 +100,12 @@ def check(path: Path, timeout: int = 60) -> tuple[float, float, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", help="a notebook id prefix such as 01, or a path")
+    parser.add_argument("notebook", help="a notebook number such as 01, an id, or a path")
+    parser.add_argument("--timeout", type=int, default=60, help="seconds a cell may run (default 60, as in grading)")
     args = parser.parse_args(argv)
     path = find_notebook(args.notebook)
     print(f"Running {path} from scratch ...", flush=True)
-    got, total, lines = check(path)
+    got, total, lines = check(path, timeout=args.timeout)
     print("\n".join(lines))
     print(f"Visible tests: {got:g} / {total:g} points.")
     return 0 if got == total else 1
