@@ -6,7 +6,8 @@ test, with nbgrader's stderr filter switched off, so a correct answer provably w
 nothing to stderr) and as the untouched student version (0 on every test, and every
 other cell runs without error). Notebook 01 is then submitted in several broken
 forms, each of which must be scored on its merits without disturbing the grades
-already in the gradebook.
+already in the gradebook. Every notebook is also submitted with the plausible wrong
+answers of tests/wrong_answers/, which must lose points on the exercise they get wrong.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENTS, ROOT, is_test_cell, nbgrader_meta, read, student_path, tool_env
+from test_wrong_answers import wrong_answers
 
 BROKEN_AID = "01_why_lr_matters"
 
@@ -105,6 +107,21 @@ def noisy(answer: str) -> str:
             f"    return _quiet_{name}(*args, **kwargs)\n")
 
 
+def wrong_submissions(aid: str) -> dict:
+    """Submission ``wrong-k`` answers every exercise with its k-th listed wrong answer.
+
+    (Each wrong answer fails its own exercise's tests on its own: test_wrong_answers.py.)
+    """
+    listed = wrong_answers(aid)
+    right = {e.id: e.answer for e in exercises(aid)}
+    most = max((len(m) for m in listed.values()), default=0)
+    out = {}
+    for k in range(most):
+        answers = {gid: list(mistakes.values())[k] for gid, mistakes in listed.items() if len(mistakes) > k}
+        out[f"wrong-{k + 1}"] = edited(aid, {**right, **answers})
+    return out
+
+
 class Course:
     """A throw-away course directory; each assignment is generated and graded on first use."""
 
@@ -124,6 +141,11 @@ class Course:
             # Strict for the solution: not even a filtered warning may reach stderr.
             nbgrader(self.root, "autograde", aid, "--student=solution", "--IgnorePattern.enabled=False")
             nbgrader(self.root, "autograde", aid, "--student=untouched")
+            wrong = wrong_submissions(aid)
+            for student, nb in wrong.items():
+                submit(self.root, student, aid, nb)
+            if wrong:
+                nbgrader(self.root, "autograde", aid, "--student=wrong-*")
             self.graded.add(aid)
         return grades(self.root)
 
@@ -202,6 +224,20 @@ def test_broken_submissions_are_scored_on_their_merits(course, student, first, s
         for t in tests:
             auto, top = scores[t]
             assert auto == (top if full else 0), (student, t, auto)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_plausible_wrong_answers_score_below_full_marks(course, aid):
+    """Each exercise answered wrongly (tests/wrong_answers/) loses points on that exercise."""
+    all_grades = course.grade(aid)
+    listed = wrong_answers(aid)
+    assert listed, f"{aid}: no wrong answers listed"
+    for exercise in exercises(aid):
+        for k, mistake in enumerate(listed.get(exercise.id, {})):
+            scores = _test_scores(all_grades, f"wrong-{k + 1}", aid)
+            got = sum(scores[t][0] for t in exercise.test_ids)
+            top = sum(scores[t][1] for t in exercise.test_ids)
+            assert got < top, f"{aid} {exercise.id}: '{mistake}' got full marks ({got:g}/{top:g})"
 
 
 def test_grades_already_in_the_gradebook_are_untouched(course):

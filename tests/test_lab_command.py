@@ -1,4 +1,5 @@
-"""The README's other command, `python3 course.py lab`, serves the course and opens the start page."""
+"""The README's other command, `python3 course.py lab`: it serves the course, opens the start
+page, works as root (common in containers) and takes its server down when it is stopped."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -21,21 +24,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_lab_command_serves_the_repository_and_opens_the_start_page(tmp_path):
-    port, opened = _free_port(), tmp_path / "opened.txt"
+def _start(tmp_path, port):
+    """`python3 course.py lab` exactly as the README gives it (no --allow-root), plus a port."""
+    opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.py"  # stands in for a web browser: records what it was asked to open
     browser.write_text(f"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])\n")
     args = [sys.executable, str(ROOT / "course.py"), "lab", f"--port={port}", "--ServerApp.token=",
             f"--ServerApp.browser={sys.executable} {browser} %s"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--allow-root")
     server = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
+    deadline = time.time() + 120
+    while not opened.exists() and time.time() < deadline and server.poll() is None:
+        time.sleep(0.5)
+    if not opened.exists():
+        os.killpg(server.pid, signal.SIGKILL)
+        raise AssertionError("JupyterLab did not start:\n" + server.communicate()[0].decode()[-2000:])
+    return server, opened
+
+
+def _answers(port) -> bool:
     try:
-        deadline = time.time() + 120
-        while not opened.exists() and time.time() < deadline and server.poll() is None:
-            time.sleep(0.5)
-        assert opened.exists(), "JupyterLab did not start"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_lab_command_serves_the_repository_and_opens_the_start_page(tmp_path):
+    """Also as root (CI runs as root): Jupyter refuses root unless course.py adds --allow-root."""
+    port = _free_port()
+    server, opened = _start(tmp_path, port)
+    try:
         page = Path(opened.read_text().removeprefix("file://")).read_text()
         start = f"http://localhost:{port}/lab/tree/notebooks/00_start_here/00_start_here.ipynb"
         assert start in page
@@ -47,3 +66,23 @@ def test_lab_command_serves_the_repository_and_opens_the_start_page(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "Ctrl+C twice"])
+def test_stopping_the_command_stops_the_server(tmp_path, stop):
+    port = _free_port()
+    server, _ = _start(tmp_path, port)
+    try:
+        assert _answers(port)
+        if stop == "SIGTERM":  # `kill <pid of course.py>`, the process itself, not its group
+            server.send_signal(signal.SIGTERM)
+        else:  # Jupyter asks for confirmation on the first Ctrl+C; a second one stops it
+            server.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=60)[0].decode()
+        assert not _answers(port), "the server still answers after the command ended"
+        assert "Traceback" not in output, output[-2000:]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
