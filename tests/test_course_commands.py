@@ -52,7 +52,7 @@ def _with_answer(tmp_path: Path, code: str) -> Path:
 
 
 def test_check_reports_an_endless_loop_as_timed_out_and_goes_on(tmp_path):
-    path = _with_answer(tmp_path, "while True:\n    pass\n\ndef decayed_lr(lr0, gamma, k):\n    return lr0 * gamma**k\n")
+    path = _with_answer(tmp_path, "while True:\n    pass\n\ndef decays_needed(lr0, gamma, target):\n    return 0\n")
     done = course_py("check", path.name, "--timeout", "10", cwd=tmp_path)  # a path relative to the caller
     out = done.stdout + done.stderr
     assert done.returncode == 1
@@ -62,7 +62,8 @@ def test_check_reports_an_endless_loop_as_timed_out_and_goes_on(tmp_path):
 
 
 def test_check_passes_a_correct_answer_quietly(tmp_path):
-    path = _with_answer(tmp_path, "def decayed_lr(lr0, gamma, k):\n    return lr0 * gamma**k\n")
+    path = _with_answer(tmp_path, "import math\n\ndef decays_needed(lr0, gamma, target):\n"
+                                  "    return max(0, math.ceil(math.log(target / lr0) / math.log(gamma)))\n")
     done = course_py("check", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-2:] == ["  passed  practice-tests (1 pt)", "Visible tests: 1 / 1 points."]

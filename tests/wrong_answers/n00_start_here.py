@@ -1,17 +1,27 @@
 """Plausible wrong answers to the practice exercise of notebook 00; each must lose points."""
 WRONG = {
     "practice-solution": {
-        "one decay too many (gamma ** (k + 1))": '''def decayed_lr(lr0, gamma, k):
-    """Learning rate after k decays by a factor gamma, starting from lr0."""
-    return lr0 * gamma ** (k + 1)
+        "one decay too many (counts the step that reaches the target, plus one)": '''def decays_needed(lr0, gamma, target):
+    """Smallest k >= 0 with lr0 * gamma**k <= target (0 < gamma < 1)."""
+    k, lr = 0, lr0
+    while lr >= target:
+        lr *= gamma
+        k += 1
+    return k
 ''',
-        "subtracts instead of multiplying": '''def decayed_lr(lr0, gamma, k):
-    """Learning rate after k decays by a factor gamma, starting from lr0."""
-    return lr0 - k * gamma * lr0
+        "rounds the logarithm down": '''import math
+
+def decays_needed(lr0, gamma, target):
+    """Smallest k >= 0 with lr0 * gamma**k <= target (0 < gamma < 1)."""
+    return max(0, math.floor(math.log(target / lr0) / math.log(gamma)))
 ''',
-        "multiplies by k instead of raising to k": '''def decayed_lr(lr0, gamma, k):
-    """Learning rate after k decays by a factor gamma, starting from lr0."""
-    return lr0 * gamma * k if k else lr0
+        "always decays at least once": '''def decays_needed(lr0, gamma, target):
+    """Smallest k >= 0 with lr0 * gamma**k <= target (0 < gamma < 1)."""
+    k, lr = 1, lr0 * gamma
+    while lr > target:
+        lr *= gamma
+        k += 1
+    return k
 ''',
     },
 }
