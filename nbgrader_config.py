@@ -30,6 +30,14 @@ c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\w*Warning: "
 
+# nbgrader's gradebook triggers harmless SQLAlchemy "not in session" warnings on every
+# submission; they bury the lines an instructor should read.
+import warnings  # noqa: E402
+
+from sqlalchemy.exc import SAWarning  # noqa: E402
+
+warnings.filterwarnings("ignore", category=SAWarning)
+
 # Feedback without hidden tests. nbgrader's feedback HTML shows each test cell as it
 # ran, hidden tests included, so one cohort's feedback would publish them. This
 # preprocessor replaces the hidden region of every test cell by a one-line note and

@@ -39,13 +39,14 @@ def guide_steps() -> list[str]:
 
 
 def hidden_lines(aid: str) -> set[str]:
-    """Lines of the hidden tests that would give them away (not blank, not trivial)."""
-    lines = set()
+    """Lines of the hidden tests that would give them away: not trivial, and not also visible."""
+    hidden, visible = set(), set()
     for cell in read(solution_path(aid)).cells:
-        if is_test_cell(cell):
-            m = re.search(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, flags=re.S)
-            lines |= {l.strip() for l in (m.group(1) if m else "").splitlines() if len(l.strip()) > 12}
-    return lines
+        regions = re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, flags=re.S)
+        hidden |= {l.strip() for region in regions for l in region.splitlines()}
+        rest = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", cell.source, flags=re.S)
+        visible |= {l.strip() for l in rest.splitlines()}
+    return {line for line in hidden - visible if len(line) > 12}
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +175,50 @@ def test_export_lists_every_learner_and_marks_missing_submissions(cycle):
     missing = [r for r in rows if r["assignment"] != AID and r["student_id"] == "ada"]
     assert missing and all(float(r["score"]) == 0.0 and not r["timestamp"] for r in missing), \
         "as the guide says: no submission exports as 0.0 with an empty timestamp"
+
+
+def hub_steps() -> tuple[list[str], str]:
+    """The ```bash blocks of the JupyterHub section, and its ```python configuration."""
+    section = GUIDE.read_text().split("## A whole class on JupyterHub", 1)[1].split("\n## ", 1)[0]
+    bash = [textwrap.dedent(b).strip() for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S)]
+    config = textwrap.dedent(re.search(r"```python\n(.*?)```", section, flags=re.S).group(1))
+    return bash, config
+
+
+def test_the_jupyterhub_exchange_commands_work_in_order(tmp_path):
+    """Instructor and learner on one machine, sharing an exchange folder, as on a hub."""
+    course, home, exchange = tmp_path / "course", tmp_path / "home", tmp_path / "exchange"
+    course.mkdir(), home.mkdir()
+    for name in COPIED:
+        src = ROOT / name
+        copy = shutil.copytree if src.is_dir() else shutil.copy
+        copy(src, course / name, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
+                                    if src.is_dir() else {}))
+    (course / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+    steps, config = hub_steps()
+    config = config.replace("/srv/nbgrader/exchange", str(exchange))
+    with (course / "nbgrader_config.py").open("a") as f:
+        f.write("\n" + config.replace("c = get_config()  # noqa\n", ""))
+    (home / "nbgrader_config.py").write_text(config)  # the learners' system-wide configuration
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    activate = f"source {course}/.venv/bin/activate\n"
+    answers = {g: "\n".join(l for l in src.splitlines() if not l.strip().startswith("### "))
+               for g, (src, _) in exercises(AID).items()}
+    assert len(steps) == 6 and "fetch_assignment" in steps[2] and "nbgrader submit" in steps[3]
+    for i, step in enumerate(steps):
+        step = step.replace("/srv/nbgrader/exchange", str(exchange))
+        learner = any(word in step for word in ("fetch_assignment", "nbgrader submit", "fetch_feedback"))
+        if "nbgrader submit" in step:  # the learner's work: every exercise answered
+            mine = home / AID / f"{AID}.ipynb"
+            nbformat.write(edited(AID, answers, student=mine), mine)
+        script = "set -euo pipefail\n" + (activate if learner or i > 1 else "") + step
+        done = subprocess.run(["bash", "-c", script], cwd=home if learner else course, env=env,
+                              capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, f"guide step failed:\n{step}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    grades = _grades(course)
+    codes = {name: g for (student, name), g in grades.items() if g[3] == "code"}
+    assert codes and all(g[0] == g[2] for g in codes.values()), codes
+    reports = list((home / AID / "feedback").rglob("*.html"))
+    assert reports, "the learner received no feedback"
+    text = html.unescape(re.sub(r"<[^>]+>", "", reports[0].read_text()))
+    assert not [line for line in hidden_lines(AID) if line in text]
