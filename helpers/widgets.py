@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 from . import _validate
 from ._display import figure_png, png_output, text_output, widget_bundle
+from .plots import SCHEDULE_COLORS, color_for, legend_outside
 
 __all__ = ["FigureDemo", "log_slider", "widget_check_demo", "lr_trajectory_demo",
            "schedule_explorer", "range_test_demo", "cyclical_demo", "warmup_demo"]
@@ -380,7 +381,7 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
             code = torch_code("cyclic_lr", **kwargs)
         fig = Figure(figsize=(8, 4.2))
         ax_lr, ax_m = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-        ax_lr.plot(lrs, color="tab:blue")
+        ax_lr.plot(lrs, color=color_for(mode))
         ax_lr.set(ylabel="learning rate", title=f"{mode}: {total} steps")
         ax_m.plot(moms, color="tab:orange")
         ax_m.set(xlabel="step (scheduler.step() calls, one per batch)", ylabel="momentum")
@@ -473,12 +474,12 @@ def warmup_demo(peak_lr: float = 0.1, warmup_pct: int = 10, *, optimizer: str = 
 
     def render(peak_lr, warmup_pct, optimizer, compare):
         history, warmup, total = run(peak_lr, warmup_pct, optimizer)
-        runs = [(f"warmup {warmup_pct}%", history, "tab:blue")]
+        runs = [(f"warmup {warmup_pct}%", history, SCHEDULE_COLORS["linearwarmup"])]
         text = (f"{optimizer}, peak LR {peak_lr:.3g}, warmup {warmup_pct}% ({warmup} of {total} steps): "
                 f"{summary(history)}")
         if compare and warmup_pct > 0:
             reference = run(peak_lr, 0, optimizer)[0]
-            runs.insert(0, ("no warmup", reference, "0.55"))
+            runs.insert(0, ("no warmup", reference, SCHEDULE_COLORS["constant"]))
             text += f"\n{optimizer}, peak LR {peak_lr:.3g}, no warmup: {summary(reference)}"
         fig = Figure(figsize=(9, 3.4))
         ax_lr, ax_loss = fig.subplots(1, 2)
@@ -492,10 +493,10 @@ def warmup_demo(peak_lr: float = 0.1, warmup_pct: int = 10, *, optimizer: str = 
         ax_loss.axhline(np.log(10), color="0.3", ls="--", lw=1, label="chance: ln 10")
         ax_lr.set(xlabel="step", ylabel="learning rate", title=f"learning rate ({optimizer})")
         ax_loss.set(xlabel="step", ylabel="training loss (log scale)", yscale="log",
-                    title="training loss (smoothed; raw faint)")
+                    title="training loss (bold: moving average β = 0.8; faint: raw)")
         for ax in (ax_lr, ax_loss):
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+        legend_outside(ax_loss)
         fig.tight_layout()
         return fig, text
 
