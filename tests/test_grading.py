@@ -107,14 +107,19 @@ def noisy(answer: str) -> str:
             f"    return _quiet_{name}(*args, **kwargs)\n")
 
 
+NBGRADER_WRONG = 2  # submissions per notebook; every listed answer is run in test_wrong_answers.py
+
+
 def wrong_submissions(aid: str) -> dict:
     """Submission ``wrong-k`` answers every exercise with its k-th listed wrong answer.
 
-    (Each wrong answer fails its own exercise's tests on its own: test_wrong_answers.py.)
+    Each autograde costs a whole notebook run, so nbgrader scores the first
+    NBGRADER_WRONG wrong answers of each exercise; test_wrong_answers.py runs every
+    listed one against its exercise's tests (visible and hidden) on its own.
     """
     listed = wrong_answers(aid)
     right = {e.id: e.answer for e in exercises(aid)}
-    most = max((len(m) for m in listed.values()), default=0)
+    most = min(NBGRADER_WRONG, max((len(m) for m in listed.values()), default=0))
     out = {}
     for k in range(most):
         answers = {gid: list(mistakes.values())[k] for gid, mistakes in listed.items() if len(mistakes) > k}
@@ -233,7 +238,7 @@ def test_plausible_wrong_answers_score_below_full_marks(course, aid):
     listed = wrong_answers(aid)
     assert listed, f"{aid}: no wrong answers listed"
     for exercise in exercises(aid):
-        for k, mistake in enumerate(listed.get(exercise.id, {})):
+        for k, mistake in enumerate(list(listed.get(exercise.id, {}))[:NBGRADER_WRONG]):
             scores = _test_scores(all_grades, f"wrong-{k + 1}", aid)
             got = sum(scores[t][0] for t in exercise.test_ids)
             top = sum(scores[t][1] for t in exercise.test_ids)
