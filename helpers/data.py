@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from . import _validate
 
@@ -102,8 +102,14 @@ def tensor_loader(*tensors: torch.Tensor, batch_size: int = 32, shuffle: bool = 
     seed = _validate.integer("seed", seed, low=0)
     if not isinstance(shuffle, bool):
         raise ValueError(f"shuffle must be True or False, got {shuffle!r}")
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle,
-                      generator=_generator(seed) if shuffle else None)
+    dataset = TensorDataset(*tensors)
+    generator = _generator(seed) if shuffle else None
+    order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    # The batches a plain DataLoader(dataset, batch_size, shuffle, generator) yields, in the
+    # same order, but each taken by one indexing operation instead of `batch_size` item
+    # look-ups and a stack: several times faster for the course's tiny models.
+    return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
+                      generator=generator)
 
 
 # --------------------------------------------------------------------------- #

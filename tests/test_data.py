@@ -291,3 +291,27 @@ def test_sorting_loaders_batches_and_reproducibility():
 def test_sorting_loaders_validate_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         sorting_loaders(**kwargs)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_tensor_loader_yields_what_a_plain_dataloader_yields(shuffle):
+    """Same batches, same order, same draws from the global RNG: only faster."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from helpers.data import _generator
+
+    X, y = torch.randn(101, 3), torch.arange(101)
+
+    def epochs(loader):
+        torch.manual_seed(0)
+        out = []
+        for _ in range(3):
+            out += [b for batch in loader for b in batch]
+            out.append(torch.rand(1))  # would differ if the loaders consumed the global RNG differently
+        return out
+
+    plain = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=shuffle,
+                       generator=_generator(5) if shuffle else None)
+    ours = tensor_loader(X, y, batch_size=16, shuffle=shuffle, seed=5)
+    assert len(ours) == len(plain) == 7
+    assert all(torch.equal(a, b) for a, b in zip(epochs(plain), epochs(ours), strict=True))
