@@ -181,7 +181,13 @@ class RangeTestResult:
             ending at ``max_end`` with length ``L``; with
             ``max_start = max_end - L`` and ``sections = (max_end - max_start) / 3``
             return the LR at ``max_start + int(sections) + int(sections / 2)``
-            (clipped into the curve), about two thirds down the valley.
+            (clipped into the curve). Since ``int(L / 3) + int(L / 6)`` is
+            ``L / 2`` or at most 1.5 points less, this is the *midpoint by
+            index* of the stretch: in an exponential sweep the middle in log-LR
+            (the geometric mean of its end LRs), not a point a given fraction of
+            the way down in loss. The stretch usually starts in the flat region,
+            where the smoothed loss creeps down, so the pick tends to lie near the
+            start of the steep descent: a conservative rule.
             ``"steepest"``: the LR where ``numpy.gradient`` of the smoothed loss
             against ``log10(lr)`` (``"exp"`` mode) or ``lr`` (``"linear"``) is
             most negative. ``"minimum"``: the LR of the lowest smoothed loss,
@@ -373,7 +379,13 @@ def _as_curve(name: str, values) -> np.ndarray:
 
 
 def _valley_index(losses: np.ndarray) -> int:
-    """fastai's ``valley`` rule, vectorised over the inner loop."""
+    """fastai's ``valley`` rule, vectorised over the inner loop.
+
+    Returns the index halfway (up to 1.5 points before the middle) along the longest
+    strictly decreasing subsequence, ``max_start + int(L / 3) + int(L / 6)`` with
+    ``max_start = max_end - L``: the middle of that stretch by index (in log-LR for an
+    exponential sweep), not a fixed fraction of the loss drop.
+    """
     n = len(losses)
     lds = np.ones(n, dtype=np.int64)  # longest decreasing subsequence ending at i
     for i in range(1, n):
