@@ -49,9 +49,9 @@ def hidden_lines(aid: str) -> set[str]:
     return {line for line in hidden - visible if len(line) > 12}
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory):
-    course = tmp_path_factory.mktemp("cycle")
+def fresh_copy(course: Path) -> Path:
+    """The repository's course files in ``course``, sharing this checkout's .venv."""
+    course.mkdir(exist_ok=True)
     for name in COPIED:
         src = ROOT / name
         if src.is_dir():
@@ -59,6 +59,12 @@ def cycle(tmp_path_factory):
         else:
             shutil.copy(src, course / name)
     (course / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+    return course
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory):
+    course = fresh_copy(tmp_path_factory.mktemp("cycle"))
     gid, mistakes = next(iter(wrong_answers(AID).items()))
     mistake, wrong_code = next(iter(mistakes.items()))
     answers = {g: "\n".join(l for l in src.splitlines() if not l.strip().startswith("### "))
@@ -187,14 +193,8 @@ def hub_steps() -> tuple[list[str], str]:
 
 def test_the_jupyterhub_exchange_commands_work_in_order(tmp_path):
     """Instructor and learner on one machine, sharing an exchange folder, as on a hub."""
-    course, home, exchange = tmp_path / "course", tmp_path / "home", tmp_path / "exchange"
-    course.mkdir(), home.mkdir()
-    for name in COPIED:
-        src = ROOT / name
-        copy = shutil.copytree if src.is_dir() else shutil.copy
-        copy(src, course / name, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
-                                    if src.is_dir() else {}))
-    (course / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+    course, home, exchange = fresh_copy(tmp_path / "course"), tmp_path / "home", tmp_path / "exchange"
+    home.mkdir()
     steps, config = hub_steps()
     config = config.replace("/srv/nbgrader/exchange", str(exchange))
     with (course / "nbgrader_config.py").open("a") as f:
