@@ -63,6 +63,9 @@ def test_lab_command_serves_the_repository_and_opens_the_start_page(tmp_path):
         assert {c["name"] for c in listing["content"]} >= {"00_start_here", "01_why_lr_matters"}
         with urllib.request.urlopen(start.replace("localhost", "127.0.0.1")) as reply:
             assert reply.status == 200 and re.search(rb"JupyterLab", reply.read())
+        # The instructors' guide sends graders to the formgrader at this URL.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader") as reply:
+            assert reply.status == 200 and b"formgrade" in reply.read().lower()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
