@@ -24,6 +24,18 @@ SGD with momentum 0.9.
   smoothing 0.98, ``diverge_th=4``; theirs: uncorrected smoothing 0.05,
   ``diverge_th=5``). Theirs is the steepest-gradient point of
   ``LRFinder.plot(suggest_lr=True)`` (drawn on an off-screen Agg figure).
+* Validation-loss test (``val_loader``: the 25 % held-out split, batches of 32,
+  not shuffled): the recorded loss is the validation loss after every step.
+  torch-lr-finder evaluates the whole loader each time; ours runs both ways,
+  with the whole loader and with ``val_batches=2`` (its first two batches).
+  Same timing rules; the raw validation curves of the two whole-loader runs
+  must agree exactly. Their peak memory is measured in the same two
+  subprocesses, after the training-loss run, with the peak reset in between
+  (``/proc/self/clear_refs`` and ``VmHWM`` on Linux, freed heap returned with
+  ``malloc_trim`` first; ``reset_peak_memory_stats`` on CUDA), so no extra
+  process start is paid.
+* Repeated runs (``runs``) and ``param_group`` are not benchmarked:
+  torch-lr-finder has no equivalent (it sweeps every parameter group, once).
 
 Usage::
 
@@ -57,17 +69,27 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 START_LR, END_LR, BATCH_SIZE = 1e-7, 10.0, 32
 NO_STOP = 1e300  # a divergence threshold that is never reached
+VAL_BATCHES = 2  # ours' cheap validation-loss test: the first batches of the validation loader
+MODES = {"ours": ("train", "val", "val_k"), "theirs": ("train", "val")}  # memory measured per library
 
 
-def load_train_split(seed: int = 0):
-    """Standardised 75 % training split of ``load_digits`` (bundled with scikit-learn, no download)."""
+def load_splits(seed: int = 0):
+    """``load_digits`` (bundled with scikit-learn, no download): 75 % train / 25 % validation, standardised
+    with the training statistics. Returns ``(x_train, y_train, x_val, y_val)``."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     x, y = load_digits(return_X_y=True)
-    x_train, _, y_train, _ = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
-    return StandardScaler().fit(x_train).transform(x_train).astype(np.float32), y_train.astype(np.int64)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    scaler = StandardScaler().fit(x_train)
+    return (scaler.transform(x_train).astype(np.float32), y_train.astype(np.int64),
+            scaler.transform(x_val).astype(np.float32), y_val.astype(np.int64))
+
+
+def load_train_split(seed: int = 0):
+    """Standardised 75 % training split of ``load_digits``: ``(x_train, y_train)``."""
+    return load_splits(seed)[:2]
 
 
 def _tlf():
@@ -81,10 +103,16 @@ class Bench:
     """Data, model and initial weights shared by every run."""
 
     def __init__(self, device: str, data=None, seed: int = 0) -> None:
-        x_train, y_train = load_train_split(seed) if data is None else data
+        x_train, y_train, x_val, y_val = load_splits(seed) if data is None else data
         data = TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
         self.loader = DataLoader(data, batch_size=BATCH_SIZE, shuffle=True)
         self.n_train = len(data)
+        val = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(y_val))
+        # Its own generator: every iter(DataLoader) draws a base seed, from the global RNG by default, and the
+        # two libraries create validation iterators at different moments, which would shift the training shuffle.
+        self.val_loader = DataLoader(val, batch_size=BATCH_SIZE, shuffle=False,
+                                     generator=torch.Generator().manual_seed(seed))
+        self.n_val = len(val)
         self.device = torch.device(device)
         torch.manual_seed(seed)
         self.model = nn.Sequential(
@@ -115,13 +143,14 @@ def run_ours(bench: Bench, iters: int, **kwargs):
     return time.perf_counter() - start, result
 
 
-def run_theirs(bench: Bench, iters: int, **kwargs):
+def run_theirs(bench: Bench, iters: int, val_loader=None, **kwargs):
     tlf = _tlf()
     opt = bench.fresh_optimizer()
     with contextlib.redirect_stdout(io.StringIO()):
         start = time.perf_counter()
         finder = tlf.LRFinder(bench.model, opt, bench.criterion, device=bench.device)
-        finder.range_test(bench.loader, start_lr=START_LR, end_lr=END_LR, num_iter=iters, step_mode="exp", **kwargs)
+        finder.range_test(bench.loader, val_loader=val_loader, start_lr=START_LR, end_lr=END_LR, num_iter=iters,
+                          step_mode="exp", **kwargs)
         finder.reset()
         bench.sync()
         elapsed = time.perf_counter() - start
@@ -146,24 +175,123 @@ def their_suggestion(finder) -> str:
         plt.close(fig)
 
 
-def time_both(bench: Bench, iters: int, repeats: int) -> dict:
-    times = {"ours": [], "theirs": []}
+def mode_runner(mode: str):
+    """``(runner, kwargs)`` of one benchmarked mode, every one with divergence stopping off.
+
+    ``mode`` is ``"<library>"`` (training-loss test) or ``"<library>_val"`` (validation-loss test on the
+    whole validation loader), plus ``"ours_val_k"`` (ours on its first ``VAL_BATCHES`` batches).
+    """
+    library, _, kind = mode.partition("_")
+    runner = run_ours if library == "ours" else run_theirs
+    kwargs = {"diverge_th": NO_STOP if library == "ours" else float("inf")}
+    if kind:
+        kwargs["val_loader"] = None  # filled in with the bench's loader by run_mode
+        if kind == "val_k":
+            kwargs["val_batches"] = VAL_BATCHES
+    return runner, kwargs
+
+
+def run_mode(bench: Bench, mode: str, iters: int, **extra):
+    runner, kwargs = mode_runner(mode)
+    if "val_loader" in kwargs:
+        kwargs["val_loader"] = bench.val_loader
+    return runner(bench, iters, **{**kwargs, **extra})
+
+
+def _points(out) -> int:
+    return len(out.lrs) if hasattr(out, "lrs") else len(out.history["lr"])
+
+
+def time_modes(bench: Bench, iters: int, repeats: int, modes) -> dict:
+    """Best wall time of each mode over ``repeats`` interleaved rounds, after one warm-up round."""
+    times = {m: [] for m in modes}
     counts = {}
     for rep in range(repeats + 1):  # the first round is the warm-up
-        t, result = run_ours(bench, iters, diverge_th=NO_STOP)
-        t2, finder = run_theirs(bench, iters, diverge_th=float("inf"))
-        counts = {"ours": len(result.lrs), "theirs": len(finder.history["lr"])}
-        if rep:
-            times["ours"].append(t)
-            times["theirs"].append(t2)
+        for mode in modes:
+            t, out = run_mode(bench, mode, iters)
+            counts[mode] = _points(out)
+            if rep:
+                times[mode].append(t)
     return {"best": {k: min(v) for k, v in times.items()}, "iters": counts}
 
 
-def measure_memory(library: str, iters: int, device: str, data_file: str) -> float:
-    """Peak-memory increase (KiB) of one run of ``library``; call in a fresh process."""
+def time_both(bench: Bench, iters: int, repeats: int) -> dict:
+    return time_modes(bench, iters, repeats, ("ours", "theirs"))
+
+
+class PeakMemory:
+    """Increase of peak memory (KiB) over a baseline taken by ``reset``; resettable within one process.
+
+    CUDA: ``torch.cuda.max_memory_allocated``. CPU on Linux: ``VmHWM`` of ``/proc/self/status`` after
+    writing ``5`` to ``/proc/self/clear_refs`` (which resets it to the current RSS), with freed heap memory
+    first handed back by ``malloc_trim``. Elsewhere: ``ru_maxrss``, which cannot be reset, so only the first
+    measurement of a process is meaningful (later ones are NaN).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.resettable = self.cuda or self._clear_refs()
+        self.base, self.used = 0.0, False
+
+    @staticmethod
+    def _clear_refs() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return PeakMemory._hwm() is not None
+        except OSError:
+            return False
+
+    @staticmethod
+    def _hwm():
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return float(line.split()[1])  # kB
+        except OSError:
+            pass
+        return None
+
+    def reset(self) -> None:
+        import gc
+
+        gc.collect()
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.max_memory_allocated() / 1024
+            return
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+        if self.resettable:
+            self._clear_refs()
+            self.base = self._hwm()
+        else:
+            self.base = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+
+    def increase(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() / 1024 - self.base
+        if self.resettable:
+            return self._hwm() - self.base
+        first, self.used = not self.used, True
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) - self.base if first else float("nan")
+
+
+def measure_memory(library: str, iters: int, device: str, data_file: str) -> dict:
+    """Peak-memory increase (KiB) of one run of each of ``library``'s modes, ``{"train": ..., "val": ...}``.
+
+    Call in a fresh process. The training-loss test runs first, on a baseline taken after warm-up steps;
+    the validation-loss modes follow in the same process, the peak reset before each.
+    """
     with np.load(data_file) as arrays:
-        bench = Bench(device, data=(arrays["x"], arrays["y"]))
-    runner = run_ours if library == "ours" else run_theirs
+        bench = Bench(device, data=(arrays["x"], arrays["y"], arrays["xv"], arrays["yv"]))
     if library == "ours":
         import helpers.lr_finder  # noqa: F401  (imports are not part of the measurement)
     else:
@@ -176,17 +304,17 @@ def measure_memory(library: str, iters: int, device: str, data_file: str) -> flo
         opt.zero_grad()
         bench.criterion(warm(x.to(bench.device)), y.to(bench.device)).backward()
         opt.step()
+    with torch.no_grad():  # and one evaluation pass, for the validation modes
+        for x, y in bench.val_loader:
+            bench.criterion(bench.model(x.to(bench.device)), y.to(bench.device))
     del warm, opt
-    kwargs = {"diverge_th": NO_STOP} if library == "ours" else {"diverge_th": float("inf")}
-    if bench.device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.max_memory_allocated()
-        runner(bench, iters, **kwargs)
-        return (torch.cuda.max_memory_allocated() - base) / 1024
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    runner(bench, iters, **kwargs)
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)
+    peak = PeakMemory(bench.device)
+    out = {}
+    for kind in MODES[library]:
+        peak.reset()
+        run_mode(bench, library if kind == "train" else f"{library}_{kind}", iters)
+        out[kind] = peak.increase()
+    return out
 
 
 def start_memory_subprocesses(iters: int, device: str, threads: int, data_file: str) -> dict:
@@ -211,6 +339,8 @@ def collect(procs: dict) -> dict:
 
 
 def _ratio(a: float, b: float) -> str:
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return "n/a (not measured)"
     return f"{a / b:.2f}" if b > 0 else "n/a (denominator is 0)"
 
 
@@ -252,16 +382,17 @@ def main(argv=None) -> int:
 
 
 def report(args) -> None:
-    data = load_train_split()
+    data = load_splits()
     with tempfile.TemporaryDirectory() as tmp:
         data_file = os.path.join(tmp, "digits.npz")
-        np.savez(data_file, x=data[0], y=data[1])
+        np.savez(data_file, x=data[0], y=data[1], xv=data[2], yv=data[3])
         procs = start_memory_subprocesses(args.iters, args.device, args.threads, data_file)
         try:
             if not args.quick:  # full run: nothing else competes for the CPU while timing
                 memory = collect(procs)
             bench = Bench(args.device, data=data)
             timing = time_both(bench, args.iters, args.repeats)
+            val_timing = time_modes(bench, args.iters, args.repeats, ("ours_val", "ours_val_k", "theirs_val"))
             if args.quick:  # smoke run: the subprocesses ran alongside the timing, which is then only indicative
                 memory = collect(procs)
         finally:
@@ -275,6 +406,10 @@ def report(args) -> None:
     _, theirs_raw = run_theirs(bench, args.iters, smooth_f=0.0, diverge_th=float("inf"))
     n = min(len(ours_raw.raw_losses), len(theirs_raw.history["loss"]))
     raw_diff = float(np.max(np.abs(ours_raw.raw_losses[:n] - np.asarray(theirs_raw.history["loss"][:n]))))
+    _, ours_val = run_mode(bench, "ours_val", args.iters, smooth=0.0)
+    _, theirs_val = run_mode(bench, "theirs_val", args.iters, smooth_f=0.0)
+    n_val = min(len(ours_val.raw_losses), len(theirs_val.history["loss"]))
+    val_diff = float(np.max(np.abs(ours_val.raw_losses[:n_val] - np.asarray(theirs_val.history["loss"][:n_val]))))
 
     best, iters = timing["best"], timing["iters"]
     mem_kind = "CUDA max_memory_allocated" if bench.device.type == "cuda" else "peak RSS"
@@ -289,12 +424,12 @@ def report(args) -> None:
     print(f"{'wall time [ms]':34}{best['ours'] * 1e3:>14.1f}{best['theirs'] * 1e3:>18.1f}")
     print(f"{'per iteration [ms]':34}{best['ours'] * 1e3 / iters['ours']:>14.3f}"
           f"{best['theirs'] * 1e3 / iters['theirs']:>18.3f}")
-    print(f"{'peak memory increase [KiB]':34}{memory['ours']:>14.0f}{memory['theirs']:>18.0f}")
+    print(f"{'peak memory increase [KiB]':34}{memory['ours']['train']:>14.0f}{memory['theirs']['train']:>18.0f}")
     print()
     print(f"wall-time ratio (ours / theirs): {_ratio(best['ours'], best['theirs'])}")
-    print(f"peak-memory ratio (ours / theirs): {_ratio(memory['ours'], memory['theirs'])}  "
+    print(f"peak-memory ratio (ours / theirs): {_ratio(memory['ours']['train'], memory['theirs']['train'])}  "
           f"[{mem_kind} increase over a warmed-up baseline, one fresh subprocess per library]")
-    if bench.device.type == "cpu" and max(memory.values()) < 1024:
+    if bench.device.type == "cpu" and max(memory["ours"]["train"], memory["theirs"]["train"]) < 1024:
         params_kib = sum(p.numel() * p.element_size() for p in bench.model.parameters()) / 1024
         print(f"  (both under 1 MiB: page-level noise for a model of {params_kib:.0f} KiB of parameters; "
               f"each library keeps one copy of the model and optimizer state)")
@@ -304,8 +439,43 @@ def report(args) -> None:
           f"{ours_sugg}")
     print(f"  theirs (smooth_f=0.05, diverge_th=5): {len(theirs.history['lr'])} points; {their_suggestion(theirs)}")
     print(f"Raw losses with smoothing and stopping off: max |ours - theirs| = {raw_diff:.3g} over {n} iterations")
+    print()
+    report_validation(bench, args, val_timing, memory, val_diff, n_val)
     if args.quick:
         print("(--quick: smoke run; timings overlapped the memory subprocesses and are only indicative)")
+
+
+def report_validation(bench: Bench, args, timing: dict, memory: dict, val_diff: float, n_val: int) -> None:
+    best, iters = timing["best"], timing["iters"]
+    n_batches = len(bench.val_loader)
+    cols = {"ours_val": "ours (all)", "ours_val_k": f"ours (val_batches={VAL_BATCHES})",
+            "theirs_val": "torch-lr-finder (all)"}
+    mem = {"ours_val": memory["ours"]["val"], "ours_val_k": memory["ours"]["val_k"],
+           "theirs_val": memory["theirs"]["val"]}
+    per_step = {"ours_val": n_batches, "ours_val_k": min(VAL_BATCHES, n_batches), "theirs_val": n_batches}
+    widths = {"ours_val": 14, "ours_val_k": 24, "theirs_val": 24}
+
+    def row(label, values, fmt):
+        print(f"{label:34}" + "".join(f"{format(values[m], fmt):>{widths[m]}}" for m in cols))
+
+    print(f"Validation-loss test: loss on the validation split ({bench.n_val} samples, {n_batches} batches of "
+          f"{BATCH_SIZE}, not shuffled) after every step")
+    print(f"{'':34}" + "".join(f"{cols[m]:>{widths[m]}}" for m in cols))
+    row("validation iterations run", iters, "d")
+    row("validation batches per step", per_step, "d")
+    row("validation wall time [ms]", {m: best[m] * 1e3 for m in cols}, ".1f")
+    row("validation per iteration [ms]", {m: best[m] * 1e3 / iters[m] for m in cols}, ".3f")
+    row("validation peak memory [KiB]", mem, ".0f")
+    print()
+    theirs = best["theirs_val"]
+    print(f"validation wall-time ratio vs torch-lr-finder: ours (all) {_ratio(best['ours_val'], theirs)}, "
+          f"ours (val_batches={VAL_BATCHES}) {_ratio(best['ours_val_k'], theirs)}")
+    print(f"validation peak-memory ratio vs torch-lr-finder: ours (all) "
+          f"{_ratio(mem['ours_val'], mem['theirs_val'])}, ours (val_batches={VAL_BATCHES}) "
+          f"{_ratio(mem['ours_val_k'], mem['theirs_val'])}  [measured after the training-loss run in the same "
+          f"subprocess, peak reset in between]")
+    print(f"Validation losses with smoothing and stopping off (all batches): max |ours - theirs| = {val_diff:.3g} "
+          f"over {n_val} iterations")
 
 
 if __name__ == "__main__":

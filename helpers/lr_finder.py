@@ -15,7 +15,8 @@ Conventions (all exact):
   mode, ``start_lr + (end_lr - start_lr) * (i / (num_iters - 1))`` in
   ``"linear"`` mode; the last value is set to ``end_lr`` itself so the sweep
   ends exactly there despite floating-point round-off. Every parameter group
-  gets the same rate.
+  gets the same rate, unless ``param_group`` names the only group to sweep
+  (the others keep their own rates, as in discriminative fine-tuning).
 * One batch per iteration. The recorded training loss at iteration ``i`` is
   the loss of the forward pass *before* the step taken with ``lrs[i]`` (as in
   fastai and torch-lr-finder); with ``val_loader`` it is the mean validation
@@ -27,6 +28,18 @@ Conventions (all exact):
   best smoothed loss so far (that point is recorded; the check needs a
   positive best loss), or at the first non-finite loss (that point is *not*
   recorded, so the curves never hold NaN or inf and no step is taken with it).
+* ``val_batches=k`` evaluates only the first ``k`` batches of ``val_loader``
+  after each step (weighted mean over those batches).
+* ``runs=n`` repeats the sweep ``n`` times over the same learning-rate grid,
+  each run starting from the same model and optimizer state. Run 0 is exactly
+  the single-run test. Run ``k >= 1`` first re-seeds the global generators
+  (torch CPU, CUDA when in use, Python's ``random``, NumPy) with a seed derived
+  from a hash of the torch CPU generator's state at call time and ``k`` (see
+  ``_run_seed``), then skips the first ``k`` batches of ``train_loader``: a
+  shuffling ``DataLoader`` draws a new permutation for every epoch of every
+  run (and dropout new masks), and a fixed-order loader starts ``k`` batches
+  later. Seeding before the call therefore reproduces every run. The recorded
+  curves are, per step, the median over the runs that reached that step.
 
 Whatever happens (normal end, divergence, an exception from the model, the
 criterion or the loader, or ``KeyboardInterrupt``), the model's parameters,
@@ -35,11 +48,13 @@ and every ``param_groups`` hyper-parameter, and the random number generators
 (torch CPU and CUDA, Python's ``random``, NumPy's global state) are restored
 bitwise to what they were before the call. Exceptions propagate after the
 restore; ``KeyboardInterrupt`` (stopping a notebook cell) instead returns the
-partial result with ``interrupted=True`` and a ``RuntimeWarning``.
+partial result with ``interrupted=True`` and a ``RuntimeWarning``. With
+``runs > 1`` the same restoration also happens between runs.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import random
 import warnings
@@ -114,6 +129,16 @@ class RangeTestResult:
         after a non-finite loss or an interrupt it is the first unrecorded one.
     validation : bool, default=False
         Whether the losses are validation losses.
+    run_losses : list of array-like, optional
+        Smoothed loss curve of every run of a repeated test (``runs > 1``), each
+        recorded on a prefix of ``lrs`` (runs that stop early are shorter);
+        ``losses`` is then their per-step median. Defaults to ``[losses]``.
+    run_raw_losses : list of array-like, optional
+        Unsmoothed curve of every run, same lengths as ``run_losses``; defaults
+        to ``[raw_losses]`` (or to ``run_losses`` when those are given).
+    run_stop_reasons : list of str, optional
+        Why each run ended (same choices as ``stop_reason``); defaults to
+        ``stop_reason`` for every run.
 
     Examples
     --------
@@ -125,6 +150,14 @@ class RangeTestResult:
     0.001
     >>> sorted(result.suggestions())
     ['minimum', 'steepest', 'valley']
+
+    Several runs (as ``lr_range_test(..., runs=3)`` records them): ``losses``
+    is the per-step median and ``suggest_interval`` spans the runs' suggestions.
+
+    >>> curves = [2.0 - np.tanh(2 * (np.log10(lrs) + c)) for c in (2.8, 3.0, 3.2)]
+    >>> multi = RangeTestResult(lrs, np.median(curves, axis=0), run_losses=curves)
+    >>> multi.n_runs, [round(v, 6) for v in multi.suggest_interval("steepest")]
+    (3, [0.000631, 0.001585])
     """
 
     lrs: np.ndarray
@@ -135,6 +168,9 @@ class RangeTestResult:
     stop_reason: str = "completed"
     stopped_at: Optional[int] = None
     validation: bool = False
+    run_losses: Optional[list] = None
+    run_raw_losses: Optional[list] = None
+    run_stop_reasons: Optional[list] = None
 
     def __post_init__(self) -> None:
         self.lrs = _as_curve("lrs", self.lrs)
@@ -155,6 +191,120 @@ class RangeTestResult:
         _validate.integer("num_iters", self.num_iters, low=max(n, 1))
         if self.stopped_at is not None:
             _validate.integer("stopped_at", self.stopped_at, low=0)
+        self._check_runs(n)
+
+    def _check_runs(self, n: int) -> None:
+        if self.run_losses is None:
+            self.run_losses = [self.losses]
+            if self.run_raw_losses is None:
+                self.run_raw_losses = [self.raw_losses]
+        if isinstance(self.run_losses, np.ndarray) and self.run_losses.ndim == 2:
+            self.run_losses = list(self.run_losses)
+        if not isinstance(self.run_losses, (list, tuple)) or not self.run_losses:
+            raise ValueError("run_losses must be a non-empty list of curves")
+        self.run_losses = [_as_curve("run_losses", c) for c in self.run_losses]
+        raws = self.run_losses if self.run_raw_losses is None else list(self.run_raw_losses)
+        self.run_raw_losses = [_as_curve("run_raw_losses", c) for c in raws]
+        runs = len(self.run_losses)
+        if len(self.run_raw_losses) != runs:
+            raise ValueError(f"run_raw_losses must hold one curve per run ({runs}), got {len(self.run_raw_losses)}")
+        for k, (smooth, raw) in enumerate(zip(self.run_losses, self.run_raw_losses)):
+            if len(smooth) != len(raw) or len(smooth) > n:
+                raise ValueError(
+                    f"run {k}: run_losses and run_raw_losses must have the same length, at most len(lrs) = {n}; "
+                    f"got {len(smooth)} and {len(raw)}"
+                )
+        reasons = [self.stop_reason] * runs if self.run_stop_reasons is None else list(self.run_stop_reasons)
+        if len(reasons) != runs:
+            raise ValueError(f"run_stop_reasons must hold one reason per run ({runs}), got {len(reasons)}")
+        for reason in reasons:
+            _validate.choice("run_stop_reasons", reason, STOP_REASONS)
+        self.run_stop_reasons = reasons
+
+    @property
+    def n_runs(self) -> int:
+        """Number of runs recorded (``runs`` of :func:`lr_range_test`, fewer after an interrupt)."""
+        return len(self.run_losses)
+
+    def run_results(self) -> list:
+        """One :class:`RangeTestResult` per run, on its own stretch of the learning-rate grid.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-4, 1e-1, 4)
+        >>> two = RangeTestResult(lrs, [4.0, 3.0, 2.5, 2.0], run_losses=[[4.0, 3.0, 2.0, 2.0], [4.0, 3.0, 3.0]],
+        ...                       run_stop_reasons=["completed", "diverged"])
+        >>> [(len(r.lrs), r.stop_reason, r.stopped_at) for r in two.run_results()]
+        [(4, 'completed', None), (3, 'diverged', 2)]
+        """
+        out = []
+        for smooth, raw, reason in zip(self.run_losses, self.run_raw_losses, self.run_stop_reasons):
+            m = len(smooth)
+            stopped_at = None if reason == "completed" else (m - 1 if reason == "diverged" else m)
+            out.append(RangeTestResult(
+                self.lrs[:m], smooth, raw, step_mode=self.step_mode, num_iters=self.num_iters,
+                stop_reason=reason, stopped_at=None if stopped_at is None else max(stopped_at, 0),
+                validation=self.validation,
+            ))
+        return out
+
+    def suggest_interval(self, method: str = "valley", *, skip_start: Optional[int] = None,
+                         skip_end: int = 5) -> tuple:
+        """Range of one rule's suggestion over the runs: ``(min, max)``.
+
+        Each run's own smoothed curve is given to :meth:`suggest` (same
+        arguments); runs whose curve cannot support the rule are left out. With
+        a single run both ends are ``suggest(method)``. A wide interval means the
+        suggestion depends on the data order: prefer the low end, or run longer.
+
+        Parameters
+        ----------
+        method : {"valley", "steepest", "minimum"}, default="valley"
+            The rule, as in :meth:`suggest`.
+        skip_start : int, optional
+            Points ignored at the start of each run (>= 0); default ``num_iters // 10``.
+        skip_end : int, default=5
+            Points ignored at the end of each run (>= 0).
+
+        Returns
+        -------
+        tuple of float
+            ``(low, high)``, the smallest and largest suggestion over the runs.
+
+        Raises
+        ------
+        SuggestionError
+            If no run supports the rule; ``reason`` is the runs' common reason
+            (the first run's if they differ) and the message lists each run's.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> lrs = np.geomspace(1e-5, 1.0, 101)
+        >>> curves = [2.0 - np.tanh(2 * (np.log10(lrs) + c)) for c in (2.5, 3.0)] + [np.ones(101)]
+        >>> result = RangeTestResult(lrs, np.median(curves, axis=0), run_losses=curves)
+        >>> low, high = result.suggest_interval("minimum")   # the flat third run is skipped
+        >>> bool(low <= high)
+        True
+        >>> RangeTestResult(lrs, np.ones(101), run_losses=[np.ones(101)] * 2).suggest_interval()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        helpers.lr_finder.SuggestionError: no run supports a 'valley' suggestion: run 0: the smoothed loss ...
+        """
+        _validate.choice("method", method, SUGGEST_METHODS)
+        found, errors = [], []
+        for k, run in enumerate(self.run_results()):
+            try:
+                found.append(run.suggest(method, skip_start=skip_start, skip_end=skip_end))
+            except SuggestionError as err:
+                errors.append((k, err))
+        if not found:
+            reasons = {err.reason for _, err in errors}
+            reason = errors[0][1].reason if len(reasons) > 1 else reasons.pop()
+            details = "; ".join(f"run {k}: {err}" for k, err in errors)
+            raise SuggestionError(f"no run supports a {method!r} suggestion: {details}", reason)
+        return min(found), max(found)
 
     @property
     def diverged(self) -> bool:
@@ -258,7 +408,10 @@ class RangeTestResult:
         The raw loss is drawn faint, the smoothed loss bold; each suggestion is
         a dashed vertical line plus a marker on the smoothed curve, with its
         value in the legend. A suggestion that cannot be made is listed in the
-        legend as unavailable, with the reason.
+        legend as unavailable, with the reason. With several runs the curves are
+        the per-step medians, a faint band spans the runs' smoothed curves
+        (min to max at each step), and each rule's :meth:`suggest_interval` is
+        a shaded span in the rule's colour.
 
         Parameters
         ----------
@@ -280,6 +433,10 @@ class RangeTestResult:
         >>> ax = RangeTestResult(lrs, 2.0 - np.tanh(np.log10(lrs) + 3)).plot()
         >>> ax.get_xscale(), ax.get_xlabel()
         ('log', 'learning rate')
+        >>> curves = [2.0 - np.tanh(np.log10(lrs) + c) for c in (2.5, 3.0, 3.5)]
+        >>> ax = RangeTestResult(lrs, np.median(curves, axis=0), run_losses=curves).plot()
+        >>> len(ax.collections), len(ax.patches)   # the band, and one span per rule
+        (1, 3)
         """
         import matplotlib.pyplot as plt
 
@@ -289,11 +446,24 @@ class RangeTestResult:
             _validate.choice("suggestions", method, SUGGEST_METHODS)
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 4.2))
-        ax.plot(self.lrs, self.raw_losses, color="C0", alpha=0.3, lw=1, label="raw loss")
-        ax.plot(self.lrs, self.losses, color="C0", lw=2, label="smoothed loss")
+        several = self.n_runs > 1
+        median = f" (median of {self.n_runs} runs)" if several else ""
+        ax.plot(self.lrs, self.raw_losses, color="C0", alpha=0.3, lw=1, label="raw loss" + median)
+        ax.plot(self.lrs, self.losses, color="C0", lw=2, label="smoothed loss" + median)
+        if several:
+            low, high = self._band()
+            ax.fill_between(self.lrs, low, high, color="C0", alpha=0.15, lw=0,
+                            label=f"smoothed loss, range of {self.n_runs} runs")
         markers = {"valley": "o", "steepest": "s", "minimum": "^"}
         for method in suggestions:
             color, marker = RULE_COLORS[method], markers[method]
+            if several:
+                try:
+                    a, b = self.suggest_interval(method)
+                    ax.axvspan(a, b, color=color, alpha=0.15, lw=0,
+                               label=f"{RULE_LABELS[method]} over runs: {a:.2e} to {b:.2e}")
+                except SuggestionError:
+                    pass
             try:
                 lr = self.suggest(method)
             except SuggestionError as err:
@@ -319,6 +489,10 @@ class RangeTestResult:
         raw = np.asarray(self.raw_losses)[np.isfinite(self.raw_losses)]
         # The smoothed curve lags the raw one: keep the raw minimum in view too.
         low, first = min(finite.min(), raw.min() if raw.size else np.inf), finite[0]
+        if self.n_runs > 1:
+            band = self._band()[0]
+            if np.isfinite(band).any():
+                low = min(low, float(np.nanmin(band)))
         top = max(first, low) + 0.5 * abs(first - low) + 1e-12
         ax.set_ylim(low - 0.1 * (top - low), top)
 
@@ -329,8 +503,9 @@ class RangeTestResult:
             span = "no points recorded"
         found = self.suggestions()
         sugg = ", ".join(f"{k}={v:.3g}" for k, v in found.items()) or "none (see .suggest())"
+        runs = f"median of {self.n_runs} runs, " if self.n_runs > 1 else ""
         return (
-            f"RangeTestResult({self.step_mode} sweep, {len(self.lrs)}/{self.num_iters} points, {span}, "
+            f"RangeTestResult({runs}{self.step_mode} sweep, {len(self.lrs)}/{self.num_iters} points, {span}, "
             f"{self._status()}; suggestions: {sugg})"
         )
 
@@ -339,6 +514,10 @@ class RangeTestResult:
         if self.stop_reason == "completed":
             return "completed"
         return f"{self.stop_reason} at iteration {self.stopped_at}"
+
+    def _band(self):
+        """Per-step min and max of the runs' smoothed curves (over the runs that reached the step)."""
+        return _per_step(self.run_losses, len(self.lrs), np.min), _per_step(self.run_losses, len(self.lrs), np.max)
 
     def _window(self, skip_start: int, skip_end: int):
         n = len(self.lrs)
@@ -378,6 +557,15 @@ def _as_curve(name: str, values) -> np.ndarray:
     return arr
 
 
+def _per_step(curves, n: int, reduce=np.median) -> np.ndarray:
+    """``reduce`` over the curves at each step ``0 .. n - 1``, using the curves long enough to have it."""
+    out = np.empty(n)
+    for i in range(n):
+        values = [c[i] for c in curves if len(c) > i]
+        out[i] = reduce(values) if values else np.nan
+    return out
+
+
 def _valley_index(losses: np.ndarray) -> int:
     """fastai's ``valley`` rule, vectorised over the inner loop.
 
@@ -415,6 +603,9 @@ def lr_range_test(
     val_loader: Optional[Iterable] = None,
     device: Optional[DeviceLike] = None,
     progress: bool = True,
+    runs: int = 1,
+    param_group: Optional[int] = None,
+    val_batches: Optional[int] = None,
 ) -> RangeTestResult:
     """Run a learning-rate range test and restore everything it touched.
 
@@ -452,21 +643,49 @@ def lr_range_test(
         Stop once the smoothed loss exceeds ``diverge_th`` times its best value; > 1.
     val_loader : iterable, optional
         If given, the recorded loss is the batch-size-weighted mean of
-        ``criterion`` over this loader after each step (model in eval mode,
-        no gradients). Same batch formats as ``train_loader``.
+        ``criterion`` over this loader (its first ``val_batches`` batches if
+        that is given) after each step (model in eval mode, no gradients).
+        Same batch formats as ``train_loader``; must be re-iterable.
     device : str, int or torch.device, optional
         Where to run. ``None`` uses the device of the model's first parameter.
         Otherwise the model (and the optimizer state) is moved there for the
         test and put back exactly afterwards.
     progress : bool, default=True
         Show a ``tqdm.auto`` progress bar with the current lr and smoothed loss.
+    runs : int, default=1
+        Number of sweeps, >= 1, each from the same model and optimizer state
+        (restored between runs) over the same learning rates but with a
+        different data order: run ``k >= 1`` re-seeds the global generators
+        from the call-time torch RNG state and ``k``, then skips ``k`` batches
+        (module docstring). ``train_loader`` must then be re-iterable (not a
+        one-shot iterator). The result's ``losses``/``raw_losses`` are the
+        per-step medians over the runs that reached each step,
+        ``run_losses``/``run_raw_losses`` every run's curves, and
+        ``suggest_interval(method)`` the spread of a rule over the runs. Costs
+        ``runs`` times one test; ``runs=1`` is the plain test.
+    param_group : int, optional
+        Index of the only parameter group to sweep, in
+        ``[0, len(optimizer.param_groups) - 1]``; the other groups train with
+        their own learning rates meanwhile (discriminative fine-tuning: probe the
+        head while the backbone keeps its small rate). ``None`` (default) sweeps
+        every group with the same rate.
+    val_batches : int, optional
+        With ``val_loader`` only: evaluate on its first ``val_batches`` batches
+        (>= 1) after each step instead of all of them (a cheaper, noisier
+        validation-loss test; all are used if it has fewer). Use a loader that
+        does not shuffle, so every step sees the same batches.
 
     Returns
     -------
     RangeTestResult
         ``lrs``, ``losses`` (smoothed), ``raw_losses``, ``stop_reason``,
         ``diverged``, ``interrupted``, ``stopped_at``, plus ``suggest()``,
-        ``suggestions()`` and ``plot()``.
+        ``suggestions()`` and ``plot()``; with several runs also
+        ``run_losses``, ``run_raw_losses``, ``run_stop_reasons`` and
+        ``suggest_interval()``. For several runs ``stop_reason`` and
+        ``stopped_at`` are those of the run that recorded most points (the
+        first such), except that an interrupt is always reported, at the
+        iteration of the run it stopped.
 
     Raises
     ------
@@ -492,35 +711,98 @@ def lr_range_test(
     (True, 0.1, {})
     >>> result.diverged, 1e-3 < result.suggest("valley") < 1.0
     (True, True)
+
+    Three runs with different batch orders, a median curve and the spread of a rule:
+
+    >>> state = torch.get_rng_state()
+    >>> result = lr_range_test(model, opt, nn.MSELoss(), loader, start_lr=1e-4, end_lr=10.0,
+    ...                        num_iters=60, runs=3, progress=False)
+    >>> result.n_runs, torch.equal(torch.get_rng_state(), state), torch.equal(model.weight, before)
+    (3, True, True)
+    >>> low, high = result.suggest_interval("valley")   # the rule's spread over the 3 runs
+    >>> bool(0 < low <= high), len(result.run_losses), result.losses.shape == result.raw_losses.shape
+    (True, 3, True)
+
+    Sweep only the second parameter group (the first keeps lr=1e-3), and a
+    validation-loss test on the first 2 batches of a validation loader:
+
+    >>> body, head = nn.Linear(4, 8), nn.Linear(8, 1)
+    >>> net = nn.Sequential(body, nn.ReLU(), head)
+    >>> opt2 = torch.optim.SGD([{"params": body.parameters(), "lr": 1e-3}, {"params": head.parameters()}], lr=0.1)
+    >>> val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:128], y[:128]), batch_size=32)
+    >>> result = lr_range_test(net, opt2, nn.MSELoss(), loader, num_iters=20, param_group=1,
+    ...                        val_loader=val, val_batches=2, progress=False)
+    >>> result.validation, len(result.lrs) > 0, [g["lr"] for g in opt2.param_groups]
+    (True, True, [0.001, 0.1])
     """
     device = _check_arguments(
         model, optimizer, criterion, train_loader, start_lr, end_lr, num_iters,
         step_mode, smooth, diverge_th, val_loader, device, progress,
     )
+    _check_new_arguments(optimizer, train_loader, val_loader, runs, param_group, val_batches)
     lrs = _sweep(start_lr, end_lr, num_iters, step_mode)
     batch_device = next(model.parameters()).device if device is None else device
     snapshot = _Snapshot(model, optimizer, batch_device)
-    record = _Record()
+    records = []
     try:
-        _prepare(model, optimizer, device)
-        _run(model, optimizer, criterion, train_loader, val_loader, lrs, smooth, diverge_th, batch_device, progress,
-             record)
+        for k in range(runs):
+            records.append(_Record())  # first, so that an interrupt from here on lands on this run
+            if k:
+                snapshot.restore()  # every run starts from the same state
+                _reseed(_run_seed(snapshot.rng.torch, k), cuda=snapshot.rng.cuda is not None)
+            _prepare(model, optimizer, device)
+            desc = "LR range test" if runs == 1 else f"LR range test (run {k + 1}/{runs})"
+            _run(model, optimizer, criterion, train_loader, val_loader, lrs, smooth, diverge_th, batch_device,
+                 progress, records[-1], param_group=param_group, val_batches=val_batches, skip=k, desc=desc)
     except KeyboardInterrupt:
-        record.interrupt()
+        records[-1].interrupt()
     finally:
         snapshot.restore()
-    if record.reason == "interrupted":
+    last = records[-1]
+    if last.reason == "interrupted":
+        where = f" of run {len(records)}/{runs}" if runs > 1 else ""
         warnings.warn(
-            f"lr_range_test interrupted at iteration {record.stopped_at}; the model and optimizer were "
+            f"lr_range_test interrupted at iteration {last.stopped_at}{where}; the model and optimizer were "
             "restored and the partial result is returned",
             RuntimeWarning,
             stacklevel=2,
         )
+    if runs == 1:
+        return RangeTestResult(
+            lrs=last.lrs, losses=last.losses, raw_losses=last.raw, step_mode=step_mode,
+            num_iters=num_iters, stop_reason=last.reason, stopped_at=last.stopped_at,
+            validation=val_loader is not None,
+        )
+    return _combine(records, lrs, step_mode, num_iters, val_loader is not None)
+
+
+def _combine(records: list, lrs: list, step_mode: str, num_iters: int, validation: bool) -> RangeTestResult:
+    """Median curves over the runs, plus every run's curves."""
+    n = max(len(r.losses) for r in records)
+    longest = next(r for r in records if len(r.losses) == n)
+    summary = records[-1] if records[-1].reason == "interrupted" else longest
+    smoothed = [np.array(r.losses, dtype=float) for r in records]
+    raw = [np.array(r.raw, dtype=float) for r in records]
     return RangeTestResult(
-        lrs=record.lrs, losses=record.losses, raw_losses=record.raw, step_mode=step_mode,
-        num_iters=num_iters, stop_reason=record.reason, stopped_at=record.stopped_at,
-        validation=val_loader is not None,
+        lrs=lrs[:n], losses=_per_step(smoothed, n), raw_losses=_per_step(raw, n), step_mode=step_mode,
+        num_iters=num_iters, stop_reason=summary.reason, stopped_at=summary.stopped_at, validation=validation,
+        run_losses=smoothed, run_raw_losses=raw, run_stop_reasons=[r.reason for r in records],
     )
+
+
+def _run_seed(torch_state: torch.Tensor, k: int) -> int:
+    """Seed of run ``k``: 63 bits of BLAKE2b over the call-time torch CPU RNG state and ``k``."""
+    digest = hashlib.blake2b(torch_state.numpy().tobytes() + k.to_bytes(8, "little"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def _reseed(seed: int, cuda: bool) -> None:
+    """Seed the global generators of one run (CUDA only if the test captured its state)."""
+    torch.default_generator.manual_seed(seed)  # not torch.manual_seed: that would queue a lazy CUDA seed
+    if cuda:
+        torch.cuda.manual_seed_all(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def _sweep(start_lr: float, end_lr: float, num_iters: int, step_mode: str) -> list:
@@ -549,17 +831,21 @@ class _Record:
         self.stop("interrupted", n)
 
 
-def _run(model, optimizer, criterion, train_loader, val_loader, lrs, smooth, diverge_th, device, progress, record):
+def _run(model, optimizer, criterion, train_loader, val_loader, lrs, smooth, diverge_th, device, progress, record,
+         *, param_group=None, val_batches=None, skip=0, desc="LR range test"):
     batches = _cycle(train_loader, "train_loader")
-    bar = _progress_bar(len(lrs)) if progress else None
+    bar = None
     try:
+        for _ in range(skip):  # a different starting batch for each run
+            next(batches)
+        bar = _progress_bar(len(lrs), desc) if progress else None
         avg, best = 0.0, math.inf
         for i, lr in enumerate(lrs):
-            _set_lr(optimizer, lr)
+            _set_lr(optimizer, lr, param_group)
             inputs, targets = _split_batch(next(batches), "train_loader")
             loss = _train_step(model, optimizer, criterion, _to(inputs, device), _to(targets, device))
             if val_loader is not None and math.isfinite(loss):
-                loss = _evaluate(model, criterion, val_loader, device)
+                loss = _evaluate(model, criterion, val_loader, device, val_batches)
             if not math.isfinite(loss):
                 record.stop("non-finite loss", i)
                 return
@@ -581,10 +867,10 @@ def _run(model, optimizer, criterion, train_loader, val_loader, lrs, smooth, div
             bar.close()
 
 
-def _progress_bar(total: int):
+def _progress_bar(total: int, desc: str = "LR range test"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="LR range test", leave=False)
+    return tqdm(total=total, desc=desc, leave=False)
 
 
 def _prepare(model: nn.Module, optimizer: torch.optim.Optimizer, device: Optional[torch.device]) -> None:
@@ -608,8 +894,9 @@ def _move_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
                     state[key] = value.to(p.device)
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float, param_group: Optional[int] = None) -> None:
+    groups = optimizer.param_groups if param_group is None else [optimizer.param_groups[param_group]]
+    for group in groups:
         if torch.is_tensor(group["lr"]):
             group["lr"].fill_(lr)  # tensor LRs (capturable optimizers) must stay the same object
         else:
@@ -626,15 +913,17 @@ def _train_step(model, optimizer, criterion, inputs, targets) -> float:
     return value
 
 
-def _evaluate(model, criterion, val_loader, device) -> float:
+def _evaluate(model, criterion, val_loader, device, val_batches: Optional[int] = None) -> float:
     model.eval()
     total = weight = 0.0
     with torch.no_grad():
-        for batch in val_loader:
+        for count, batch in enumerate(val_loader, 1):
             inputs, targets = _split_batch(batch, "val_loader")
             n = _batch_size(targets)
             total += _scalar(criterion(model(_to(inputs, device)), _to(targets, device))).item() * n
             weight += n
+            if count == val_batches:
+                break  # before asking the loader for one more batch
     model.train()
     if weight == 0:
         raise ValueError("val_loader yielded no batches; pass a re-iterable loader such as a DataLoader or a list")
@@ -730,6 +1019,22 @@ def _check_arguments(
     return None if device is None else _check_device(device)
 
 
+def _check_new_arguments(optimizer, train_loader, val_loader, runs, param_group, val_batches) -> None:
+    _validate.integer("runs", runs, low=1)
+    if runs > 1 and isinstance(train_loader, Iterator):
+        raise ValueError(
+            f"runs > 1 needs a re-iterable train_loader (a DataLoader, a list, ...), got a one-shot "
+            f"{type(train_loader).__name__}; pass runs=1 or a re-iterable loader"
+        )
+    if param_group is not None:
+        _validate.integer("param_group", param_group, low=0, high=len(optimizer.param_groups) - 1)
+    if val_batches is not None:
+        if val_loader is None:
+            raise ValueError(f"val_batches needs a val_loader (it limits the validation batches), got "
+                             f"val_batches={val_batches!r} and val_loader=None")
+        _validate.integer("val_batches", val_batches, low=1)
+
+
 def _check_loader(name: str, loader) -> None:
     if not isinstance(loader, Iterable):
         raise ValueError(f"{name} must be an iterable of batches (e.g. a DataLoader), got {type(loader).__name__}")
@@ -770,7 +1075,11 @@ class _Snapshot:
 
     Original tensor objects are reinstated and their values copied back, so
     references held elsewhere (the optimizer's to the parameters, a user's to
-    a buffer) stay valid, also after a device round trip.
+    a buffer) stay valid, also after a device round trip. ``restore`` can be
+    called several times (between the runs of a repeated test): it puts the
+    optimizer's original per-parameter state dicts back with their saved
+    contents and hands out fresh copies of non-tensor values, so nothing a run
+    mutates can leak into the saved state.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
@@ -788,7 +1097,7 @@ class _Snapshot:
                         grad = t.grad if t.is_leaf else None  # .grad of a non-leaf buffer is meaningless
                         self.tensors[id(t)] = (t, t.data, grad, _cpu_copy(t))
         self.state_values = []  # (tensor, copy) for tensors held by the optimizer
-        self.state = {p: {k: self._keep(v) for k, v in s.items()} for p, s in optimizer.state.items()}
+        self.state = {p: (s, {k: self._keep(v) for k, v in s.items()}) for p, s in optimizer.state.items()}
         self.groups = [{k: v if k == "params" else self._keep(v) for k, v in g.items()} for g in optimizer.param_groups]
         self.rng = _RngState(device)
 
@@ -814,11 +1123,19 @@ class _Snapshot:
         for module, flag in self.training:
             module.training = flag
         self.optimizer.state.clear()
-        self.optimizer.state.update(self.state)
+        for p, (original, saved) in self.state.items():
+            original.clear()
+            original.update(_fresh(saved))
+            self.optimizer.state[p] = original
         for group, saved in zip(self.optimizer.param_groups, self.groups):
             group.clear()
-            group.update(saved)
+            group.update(_fresh(saved))
         self.rng.restore()
+
+
+def _fresh(saved: dict) -> dict:
+    """``saved`` with its non-tensor values deep-copied (tensors and the params list are the originals)."""
+    return {k: v if k == "params" or torch.is_tensor(v) else copy.deepcopy(v) for k, v in saved.items()}
 
 
 class _RngState:

@@ -28,3 +28,11 @@ def test_quick_benchmark_prints_the_comparison(capsys):
     assert re.search(r"^iterations run\s+20\s+20$", out, re.M), out
     # Same weights, batches and learning rates: the unsmoothed curves must agree exactly.
     assert "max |ours - theirs| = 0 over 20 iterations" in out
+    # Validation-loss test: whole loader on both sides, and ours on its first VAL_BATCHES batches.
+    assert re.search(r"^validation batches per step\s+15\s+2\s+15$", out, re.M), out
+    assert re.search(r"^validation iterations run\s+20\s+20\s+20$", out, re.M), out
+    assert re.search(r"^validation wall-time ratio vs torch-lr-finder: ours \(all\) \d+\.\d\d, "
+                     r"ours \(val_batches=2\) \d+\.\d\d$", out, re.M), out
+    assert re.search(r"^validation peak memory \[KiB\](\s+-?\d+){3}$", out, re.M), out
+    # Same weights, batches and learning rates: the whole-loader validation curves must agree exactly.
+    assert "(all batches): max |ours - theirs| = 0 over 20 iterations" in out

@@ -599,3 +599,399 @@ def test_repr_is_informative():
     lrs, loss = tanh_curve()
     text = repr(RangeTestResult(lrs, loss, num_iters=120, stop_reason="diverged", stopped_at=100))
     assert "101/120 points" in text and "diverged at iteration 100" in text and "valley=" in text
+
+
+# -- repeated runs (runs > 1) ----------------------------------------------------------
+def rng_states() -> dict:
+    """Every global generator state, in full (NumPy's position and Gaussian cache included)."""
+    key, pos, has_gauss, cached = np.random.get_state()[1:]
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (np.asarray(key).copy(), pos, has_gauss, cached)}
+
+
+def make_plain_net() -> nn.Module:
+    # No dropout and no batch statistics: the curve depends only on the data order.
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def run_multi_scenario(scenario: str, model, opt, runs: int = 3):
+    loader = make_loader()
+    kwargs = dict(num_iters=20, progress=False, runs=runs)
+    ce = nn.CrossEntropyLoss()
+    if scenario == "normal":
+        return lr_range_test(model, opt, ce, loader, start_lr=1e-5, end_lr=1e-1, **kwargs)
+    if scenario == "diverge":
+        result = lr_range_test(model, opt, ce, loader, start_lr=1e-3, end_lr=1e6, **kwargs)
+        assert result.diverged and set(result.run_stop_reasons) <= {"diverged", "non-finite loss"}
+        return result
+    if scenario == "error_in_second_run":
+        crit = FailOnCall(20 + 5, RuntimeError("boom"))
+        with pytest.raises(RuntimeError, match="boom"):
+            lr_range_test(model, opt, crit, loader, start_lr=1e-5, end_lr=1e-2, **kwargs)
+        return None
+    if scenario == "interrupt_in_second_run":
+        with pytest.warns(RuntimeWarning, match="interrupted at iteration 4 of run 2/3"):
+            result = lr_range_test(model, opt, FailOnCall(20 + 5, KeyboardInterrupt()), loader,
+                                   start_lr=1e-5, end_lr=1e-2, **kwargs)
+        assert result.interrupted and result.stopped_at == 4 and result.n_runs == 2
+        assert result.run_stop_reasons == ["completed", "interrupted"] and len(result.run_losses[1]) == 4
+        assert len(result.lrs) == 20  # the median still covers run 0's full sweep
+        return result
+    raise AssertionError(scenario)
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+@pytest.mark.parametrize("scenario", ["normal", "diverge", "error_in_second_run", "interrupt_in_second_run"])
+def test_runs_restore_everything_bitwise(opt_name, scenario):
+    model, opt = trained_setup(opt_name)
+    before, rng_before = capture(model, opt), rng_states()
+    run_multi_scenario(scenario, model, opt)
+    assert_tree_equal(before, capture(model, opt))
+    assert_tree_equal(rng_before, rng_states())
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_training_after_a_repeated_test_matches_an_untouched_twin(opt_name):
+    model, opt = trained_setup(opt_name)
+    twin_model, twin_opt = trained_setup(opt_name)
+    lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), num_iters=15, runs=3, progress=False)
+    x, y = make_data(32, seed=2)
+    for m, o in ((model, opt), (twin_model, twin_opt)):
+        torch.manual_seed(5)
+        for _ in range(3):
+            o.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            o.step()
+    for p, q in zip(model.parameters(), twin_model.parameters()):
+        assert torch.equal(p, q)
+
+
+class CountingSGD(torch.optim.SGD):
+    """SGD that also keeps non-tensor state: a counter it reassigns and a list it mutates in place."""
+
+    def step(self, closure=None):
+        out = super().step(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["count"] = state.get("count", 0) + 1
+                state.setdefault("history", []).append(group["lr"])
+        return out
+
+
+def test_non_tensor_optimizer_state_does_not_leak_between_runs():
+    torch.manual_seed(0)
+    model = make_net()
+    opt = CountingSGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = make_data(32, seed=1)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    state_dicts = {p: opt.state[p] for p in model.parameters()}
+    before = capture(model, opt)
+    first = next(model.parameters())
+    seen = []
+
+    def crit(outputs, targets):  # called once per step, before it
+        seen.append(opt.state[first]["count"])
+        return nn.functional.cross_entropy(outputs, targets)
+
+    lr_range_test(model, opt, crit, make_loader(), num_iters=6, runs=3, progress=False)
+    # Every run starts from the saved counter (1), not from where the previous run left it.
+    assert seen == [1, 2, 3, 4, 5, 6] * 3
+    assert_tree_equal(before, capture(model, opt))
+    assert all(opt.state[p] is d for p, d in state_dicts.items())  # the original dicts, not copies
+    assert all(len(d["history"]) == 1 for d in state_dicts.values())
+
+
+def first_batches_of_each_run(model, runs, loader, num_iters):
+    seen = []
+    handle = model.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    try:
+        result = lr_range_test(model, opt, nn.CrossEntropyLoss(), loader, start_lr=1e-5, end_lr=1e-1,
+                               num_iters=num_iters, runs=runs, progress=False)
+    finally:
+        handle.remove()
+    return result, [seen[k * num_iters: (k + 1) * num_iters] for k in range(runs)]
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_runs_see_different_data_orders(shuffle):
+    torch.manual_seed(0)
+    model = make_plain_net()
+    result, inputs = first_batches_of_each_run(model, 3, make_loader(shuffle=shuffle), 12)
+    assert result.n_runs == 3 and len(result.run_losses) == 3
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not all(torch.equal(u, v) for u, v in zip(inputs[a], inputs[b])), (a, b)
+            assert result.run_raw_losses[a].tolist() != result.run_raw_losses[b].tolist(), (a, b)
+            assert result.run_losses[a].tolist() != result.run_losses[b].tolist(), (a, b)
+    if shuffle:  # a fresh permutation per run, not run 0's batch stream shifted by k batches
+        for k in (1, 2):
+            assert not all(torch.equal(u, v) for u, v in zip(inputs[k], inputs[0][k:]))
+    if not shuffle:  # a fixed-order loader: run k starts k batches later
+        batches = [x for x, _ in make_loader(shuffle=False)]
+        for k in range(3):
+            assert all(torch.equal(x, batches[(k + i) % 6]) for i, x in enumerate(inputs[k]))
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_every_run_starts_from_the_same_state(opt_name):
+    model, opt = trained_setup(opt_name)
+    start = capture(model, opt)
+    del start["torch_rng"], start["python_rng"], start["numpy_rng"]  # runs >= 1 are re-seeded
+    starts, calls = [], []
+
+    def hook(module, args):  # the first forward of each run: before its first step
+        if len(calls) % 8 == 0:
+            state = capture(model, opt)
+            del state["torch_rng"], state["python_rng"], state["numpy_rng"], state["grads"], state["training"]
+            starts.append(state)
+        calls.append(1)
+
+    handle = model.register_forward_pre_hook(hook)
+    try:
+        lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), start_lr=1e-3, end_lr=1.0, num_iters=8,
+                      diverge_th=1e9, runs=3, progress=False)
+    finally:
+        handle.remove()
+    assert len(starts) == 3
+    for state in starts:
+        for key in ("params", "buffers", "optimizer"):
+            value = copy.deepcopy(state[key])
+            if key == "optimizer":  # the sweep's first lr is set before the first forward
+                for g in value["param_groups"]:
+                    g["lr"] = start[key]["param_groups"][0]["lr"]
+            assert_tree_equal(start[key], value, key)
+
+
+def test_run_zero_is_the_single_run_test_and_repeated_calls_agree():
+    def sweep(runs):
+        torch.manual_seed(3)
+        model = make_net()
+        opt = torch.optim.Adam(model.parameters())
+        return lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), num_iters=15, runs=runs,
+                             progress=False)
+
+    single, multi, again = sweep(1), sweep(3), sweep(3)
+    assert single.n_runs == 1 and single.run_losses[0].tolist() == single.losses.tolist()
+    assert multi.run_raw_losses[0].tolist() == single.raw_losses.tolist()
+    assert multi.run_losses[0].tolist() == single.losses.tolist()
+    for a, b in zip(multi.run_raw_losses, again.run_raw_losses):  # deterministic given the seed
+        assert a.tolist() == b.tolist()
+
+
+def test_losses_are_the_per_step_median_of_the_runs():
+    torch.manual_seed(0)
+    model = make_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    full = lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), start_lr=1e-5, end_lr=1e-1,
+                         num_iters=20, runs=4, progress=False)  # even count: median averages the middle two
+    assert full.stop_reason == "completed" and full.lrs.tolist() == lr_range_test(
+        model, opt, nn.CrossEntropyLoss(), make_loader(), start_lr=1e-5, end_lr=1e-1, num_iters=20,
+        progress=False).lrs.tolist()
+    np.testing.assert_array_equal(full.losses, np.median(np.array(full.run_losses), axis=0))
+    np.testing.assert_array_equal(full.raw_losses, np.median(np.array(full.run_raw_losses), axis=0))
+
+    ragged = lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), start_lr=1e-3, end_lr=1e6,
+                           num_iters=60, runs=5, diverge_th=2.0, progress=False)
+    lengths = [len(c) for c in ragged.run_losses]
+    assert len(ragged.lrs) == max(lengths)
+    for i in range(len(ragged.lrs)):
+        reached = [k for k in range(5) if lengths[k] > i]
+        assert ragged.losses[i] == np.median([ragged.run_losses[k][i] for k in reached])
+        assert ragged.raw_losses[i] == np.median([ragged.run_raw_losses[k][i] for k in reached])
+
+
+def test_suggest_interval_spans_the_runs_suggestions():
+    torch.manual_seed(0)
+    model = make_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    result = lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), start_lr=1e-4, end_lr=10.0,
+                           num_iters=60, runs=3, progress=False)
+    for method in ("valley", "steepest", "minimum"):
+        per_run = []
+        for smooth in result.run_losses:
+            try:
+                per_run.append(RangeTestResult(result.lrs[:len(smooth)], smooth, num_iters=60).suggest(method))
+            except SuggestionError:
+                pass
+        if per_run:
+            assert result.suggest_interval(method) == (min(per_run), max(per_run))
+        else:
+            with pytest.raises(SuggestionError):
+                result.suggest_interval(method)
+
+
+def test_suggest_interval_skips_unusable_runs_and_fails_when_none_is_usable():
+    lrs, good = tanh_curve()
+    _, later = tanh_curve(centre=-2.0)
+    result = RangeTestResult(lrs, good, run_losses=[good, np.ones(101), later])
+    assert result.suggest_interval("steepest") == (lrs[40], lrs[60])
+    single = RangeTestResult(lrs, good)
+    assert single.suggest_interval("valley") == (single.suggest("valley"),) * 2
+    with pytest.raises(SuggestionError) as err:
+        RangeTestResult(lrs, np.ones(101), run_losses=[np.ones(101), np.ones(50)]).suggest_interval("minimum")
+    assert err.value.reason == "no descent" and "run 0" in str(err.value) and "run 1" in str(err.value)
+    with pytest.raises(ValueError, match="^method"):
+        result.suggest_interval("median")
+
+
+def test_result_validates_run_curves():
+    lrs, loss = tanh_curve(20)
+    with pytest.raises(ValueError, match="run 1"):
+        RangeTestResult(lrs, loss, run_losses=[loss, np.ones(21)])
+    with pytest.raises(ValueError, match="run_raw_losses"):
+        RangeTestResult(lrs, loss, run_losses=[loss, loss], run_raw_losses=[loss])
+    with pytest.raises(ValueError, match="run_stop_reasons"):
+        RangeTestResult(lrs, loss, run_losses=[loss, loss], run_stop_reasons=["completed", "bored"])
+
+
+def test_plot_of_several_runs_draws_the_band_and_the_intervals():
+    from matplotlib.colors import to_rgba
+
+    lrs = np.geomspace(1e-5, 1.0, 101)
+    curves = [2.0 - np.tanh(2 * (np.log10(lrs) + c)) for c in (2.5, 3.0, 3.5)]
+    curves[2] = curves[2][:80]  # a run that stopped early
+    result = RangeTestResult(lrs, _median_of(curves, 101), run_losses=curves)
+    fig, ax = plt.subplots()
+    try:
+        result.plot(ax=ax)
+        labels = ax.get_legend_handles_labels()[1]
+        assert "smoothed loss (median of 3 runs)" in labels
+        band = [c for c in ax.collections if c.get_label() == "smoothed loss, range of 3 runs"]
+        assert len(band) == 1
+        ys = band[0].get_paths()[0].vertices[:, 1]
+        lows = [min(c[i] for c in curves if len(c) > i) for i in range(101)]
+        highs = [max(c[i] for c in curves if len(c) > i) for i in range(101)]
+        assert np.isclose(ys.min(), min(lows)) and np.isclose(ys.max(), max(highs))
+        for method in ("valley", "steepest", "minimum"):
+            low, high = result.suggest_interval(method)
+            label = f"{RULE_LABELS[method]} over runs: {low:.2e} to {high:.2e}"
+            spans = [p for p in ax.patches if p.get_label() == label]
+            assert len(spans) == 1, labels
+            assert to_rgba(spans[0].get_facecolor())[:3] == to_rgba(RULE_COLORS[method])[:3]
+        assert "median of 3 runs" in repr(result)
+    finally:
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    try:
+        RangeTestResult(*tanh_curve()).plot(ax=ax)  # one run: no band, no spans
+        assert not ax.collections and not ax.patches
+    finally:
+        plt.close(fig)
+
+
+def _median_of(curves, n):
+    return np.array([np.median([c[i] for c in curves if len(c) > i]) for i in range(n)])
+
+
+# -- param_group ----------------------------------------------------------------------
+def three_group_setup():
+    torch.manual_seed(0)
+    model = make_net()
+    opt = torch.optim.SGD([
+        {"params": model[0].parameters(), "lr": 1e-3},
+        {"params": model[1].parameters()},
+        {"params": model[4].parameters(), "lr": 0.5, "momentum": 0.5},
+    ], lr=0.02, momentum=0.9)
+    return model, opt
+
+
+@pytest.mark.parametrize("param_group", [None, 0, 1, 2])
+def test_param_group_sweeps_only_that_group(param_group):
+    model, opt = three_group_setup()
+    own = [g["lr"] for g in opt.param_groups]
+    before = capture(model, opt)
+    used = []
+    handle = opt.register_step_pre_hook(lambda o, a, k: used.append([g["lr"] for g in o.param_groups]))
+    try:
+        result = lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), start_lr=1e-6, end_lr=1e-2,
+                               num_iters=12, param_group=param_group, runs=2, progress=False)
+    finally:
+        handle.remove()
+    grid = result.lrs.tolist()
+    assert len(used) == 24
+    for step, lrs in enumerate(used):
+        for g in range(3):
+            if param_group is None or g == param_group:
+                assert lrs[g] == grid[step % 12], (step, g)
+            else:
+                assert lrs[g] == own[g], (step, g)  # the other groups kept their own rates
+    assert_tree_equal(before, capture(model, opt))
+    assert [g["lr"] for g in opt.param_groups] == own
+
+
+@pytest.mark.parametrize("bad", [3, -1, 1.0, True, "1"])
+def test_param_group_must_be_a_valid_index(bad):
+    model, opt = three_group_setup()
+    with pytest.raises(ValueError, match=r"^param_group\b.*\[0, 2\]"):
+        lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), param_group=bad, progress=False)
+
+
+# -- val_batches ------------------------------------------------------------------------
+class CountingLoader:
+    """Re-iterable loader that counts the batches it hands out, per pass."""
+
+    def __init__(self, loader) -> None:
+        self.loader, self.passes = loader, []
+
+    def __iter__(self):
+        self.passes.append(0)
+        for batch in self.loader:
+            self.passes[-1] += 1
+            yield batch
+
+    def __len__(self):
+        return len(self.loader)
+
+
+@pytest.mark.parametrize("val_batches, expected", [(1, 1), (2, 2), (5, 5), (50, 5)])
+def test_val_batches_evaluates_only_the_first_batches(val_batches, expected):
+    torch.manual_seed(0)
+    model = make_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    val = CountingLoader(make_loader(n=72, batch_size=16, shuffle=False))  # 16, 16, 16, 16, 8
+    snapshots = []
+    handle = opt.register_step_post_hook(lambda o, a, k: snapshots.append(copy.deepcopy(model).eval()))
+    try:
+        result = lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), val_loader=val,
+                               val_batches=val_batches, start_lr=1e-4, end_lr=1.0, num_iters=6, smooth=0.0,
+                               progress=False)
+    finally:
+        handle.remove()
+    assert val.passes == [expected] * 6  # never asked for one batch more
+    batches = list(val.loader)[:expected]
+    with torch.no_grad():
+        wanted = [sum(nn.functional.cross_entropy(net(x), y).item() * len(y) for x, y in batches)
+                  / sum(len(y) for _, y in batches) for net in snapshots]
+    np.testing.assert_allclose(result.raw_losses, wanted, rtol=1e-12)
+    assert result.validation
+
+
+@pytest.mark.parametrize(
+    "override, name",
+    [
+        (dict(runs=0), "runs"),
+        (dict(runs=1.5), "runs"),
+        (dict(runs=True), "runs"),
+        (dict(runs=2, train_loader=iter(list(make_loader()))), "runs"),
+        (dict(val_batches=2), "val_batches"),
+        (dict(val_batches=0, val_loader=make_loader()), "val_batches"),
+        (dict(val_batches=1.0, val_loader=make_loader()), "val_batches"),
+        (dict(param_group=1), "param_group"),
+    ],
+)
+def test_bad_new_arguments_raise_value_error_naming_them(override, name):
+    kwargs = {**_valid_args(), "progress": False, **override}
+    positional = [kwargs.pop(k) for k in ("model", "optimizer", "criterion", "train_loader")]
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        lr_range_test(*positional, **kwargs)
+
+
+def test_progress_bar_names_the_run(capsys):
+    model = make_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    lr_range_test(model, opt, nn.CrossEntropyLoss(), make_loader(), num_iters=5, runs=2, progress=True)
+    assert "run 2/2" in capsys.readouterr().err
