@@ -208,7 +208,8 @@ def test_untouched_student_version_scores_zero_and_its_other_cells_run(course, a
     graded = read(course.root / "autograded" / "untouched" / aid / f"{aid}.ipynb")
     for cell in graded.cells:
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-        if errors and not is_test_cell(cell):
+        stub = nbgrader_meta(cell).get("solution") and all(o.ename == "NotImplementedError" for o in errors)
+        if errors and not is_test_cell(cell) and not stub:  # an answer cell's stub may raise: not done yet
             pytest.fail(f"{aid}: a cell that is not a test fails on the student version: "
                         f"{cell.source[:100]!r} -> {errors[0].ename}")
 
