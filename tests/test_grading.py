@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -132,6 +133,7 @@ class Course:
 
     def __init__(self, root: Path):
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "nbgrader_config.py", root)
         shutil.copytree(ROOT / "solutions", root / "solutions")
         self.graded: set[str] = set()
@@ -184,9 +186,36 @@ class Course:
         return self.broken
 
 
+class Courses:
+    """One throw-away course directory per assignment, all graded up front, two at a time.
+
+    Each autograde runs a whole notebook on one thread; two in parallel use both cores
+    of a CI machine, and separate gradebooks keep them from locking each other out.
+    """
+
+    def __init__(self, base: Path):
+        self.courses = {aid: Course(base / aid) for aid in ASSIGNMENTS}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {aid: pool.submit(course.grade, aid) for aid, course in self.courses.items()}
+        self.results = {aid: future.exception() or future.result() for aid, future in futures.items()}
+
+    def grade(self, aid: str) -> dict:
+        result = self.results[aid]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def root(self, aid: str) -> Path:
+        return self.courses[aid].root
+
+    def grade_broken(self) -> dict:
+        self.grade(BROKEN_AID)
+        return self.courses[BROKEN_AID].grade_broken()
+
+
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Course:
-    return Course(tmp_path_factory.mktemp("course"))
+def course(tmp_path_factory) -> Courses:
+    return Courses(tmp_path_factory.mktemp("courses"))
 
 
 def _test_scores(all_grades, student, aid):
@@ -205,7 +234,7 @@ def test_solution_gets_full_marks_on_every_graded_test(course, aid):
 def test_untouched_student_version_scores_zero_and_its_other_cells_run(course, aid):
     scores = _test_scores(course.grade(aid), "untouched", aid)
     assert scores and all(auto == 0 for auto, _ in scores.values()), scores
-    graded = read(course.root / "autograded" / "untouched" / aid / f"{aid}.ipynb")
+    graded = read(course.root(aid) / "autograded" / "untouched" / aid / f"{aid}.ipynb")
     for cell in graded.cells:
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         stub = nbgrader_meta(cell).get("solution") and all(o.ename == "NotImplementedError" for o in errors)
