@@ -124,6 +124,30 @@ def test_first_cells_are_badge_and_setup(assignment):
     assert "helpers.setup(" in first_code.source
 
 
+def test_colab_setup_installs_only_what_colab_lacks(assignment, monkeypatch):
+    """On Colab the set-up cell pip-installs `helpers` and `schedulefree` without their
+    dependencies, so Colab's own torch (with its GPU) and ipywidgets 7.7 stay as they are."""
+    import subprocess
+    import sys
+    import types
+
+    first_code = next(c for c in read(solution_path(assignment)).cells if c.cell_type == "code")
+    install_part = first_code.source.split("import helpers")[0]
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(install_part, {})
+    assert calls == [], "outside Colab the set-up cell installs nothing"
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(install_part, {})
+    (cmd, kwargs), = calls
+    assert cmd[:5] == [sys.executable, "-m", "pip", "install", "-q"] and kwargs == {"check": True}
+    assert "--no-deps" in cmd
+    packages = [a for a in cmd[5:] if not a.startswith("-")]
+    assert sorted(packages) == sorted(["schedulefree",
+                                       "git+https://github.com/lr-course/learning-rate-strategies"])
+
+
 def test_cells_are_short_enough_to_read_at_once(assignment):
     for cell in read(solution_path(assignment)).cells:
         if cell.cell_type == "code":
