@@ -108,7 +108,7 @@ def noisy(answer: str) -> str:
             f"    return _quiet_{name}(*args, **kwargs)\n")
 
 
-NBGRADER_WRONG = 2  # submissions per notebook; every listed answer is run in test_wrong_answers.py
+NBGRADER_WRONG = 1  # submissions per notebook; every listed answer is run in test_wrong_answers.py
 
 
 def wrong_submissions(aid: str) -> dict:
