@@ -134,15 +134,25 @@ def log_slider(description: str, value: float, low: float, high: float, *,
                steps_per_decade: int = 10, readout_format: str = ".2e") -> W.FloatLogSlider:
     """A ``FloatLogSlider`` from ``low`` to ``high`` (both > 0), e.g. for learning rates.
 
-    >>> log_slider("lr", 0.01, 1e-4, 1.0).value
-    0.01
+    The ticks (``steps_per_decade`` per decade) pass through ``value`` itself:
+    a slider whose initial value lies between two ticks snaps to one on the
+    first key press and can never return to it. So the ends are the outermost
+    ticks inside ``[low, high]``, less than one tick from ``low`` and ``high``.
+
+    >>> slider = log_slider("lr", 0.03, 1e-4, 1.0, steps_per_decade=4)
+    >>> slider.value, round(10 ** slider.min, 6), round(10 ** slider.max, 3)
+    (0.03, 0.000169, 0.949)
     """
     _validate.positive("low", low)
     _validate.positive("high", high)
+    _validate.integer("steps_per_decade", steps_per_decade, low=1)
     if not low <= value <= high:
         raise ValueError(f"value must lie in [low, high] = [{low}, {high}], got {value}")
-    lo, hi = np.log10(low), np.log10(high)
-    return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=1 / steps_per_decade,
+    step, at = 1 / steps_per_decade, np.log10(value)
+    below = np.floor((at - np.log10(low)) / step + 1e-9)  # whole ticks between low and value
+    above = np.floor((np.log10(high) - at) / step + 1e-9)
+    lo, hi = float(at - below * step), float(at + above * step)
+    return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=step,
                             description=description, readout_format=readout_format,
                             style={"description_width": "initial"})
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -77,6 +78,22 @@ def test_bad_arguments_name_the_parameter():
         widgets.log_slider("lr", 0.1, 0.0, 1.0)
     with pytest.raises(ValueError, match="unknown control"):
         widgets.widget_check_demo().set(nope=1)
+
+
+@pytest.mark.parametrize("value, low, high, per_decade", [
+    (0.03, 1e-4, 1.0, 4), (0.0123, 1e-5, 0.1, 4), (1e-3, 1e-3, 1.0, 10), (0.37, 0.01, 0.37, 40),
+    (6.1e-2, 1e-3, 1.0, 4)])
+def test_log_slider_ticks_pass_through_the_initial_value(value, low, high, per_decade):
+    """A key press moves a slider by whole ticks: the initial value must be one of them,
+    or the slider snaps away from it (in the classic front end of Colab's ipywidgets 7.7)
+    and can never return. The ends stay inside [low, high], less than a tick away."""
+    s = widgets.log_slider("lr", value, low, high, steps_per_decade=per_decade)
+    assert s.value == value and s.step == pytest.approx(1 / per_decade)
+    ticks_to_value = (np.log10(value) - s.min) / s.step
+    assert ticks_to_value == pytest.approx(round(ticks_to_value), abs=1e-9)
+    assert (s.max - s.min) / s.step == pytest.approx(round((s.max - s.min) / s.step), abs=1e-9)
+    assert np.log10(low) - 1e-12 <= s.min < np.log10(low) + s.step
+    assert np.log10(high) - s.step < s.max <= np.log10(high) + 1e-12
 
 
 def test_quick_check_gives_immediate_feedback_and_a_static_question():
