@@ -31,6 +31,8 @@ from . import _validate
 from ._display import figure_png, png_output, text_output, widget_bundle
 from .plots import SCHEDULE_COLORS, color_for, legend_outside
 
+CODE_WIDTH = 78  # characters that fit one line of the narrowest output area (classic notebook)
+
 __all__ = ["FigureDemo", "log_slider", "widget_check_demo", "lr_trajectory_demo",
            "schedule_explorer", "range_test_demo", "cyclical_demo", "warmup_demo"]
 
@@ -111,7 +113,7 @@ class FigureDemo:
         finally:
             plt.close(fig)
         self.renders += 1
-        self._text = text
+        self._text = text = wrap_code(text)
         outputs = [png_output(self._png, f"<Figure: {self.title or 'demo'}>")]
         if text:
             outputs.append(text_output(text if text.endswith("\n") else text + "\n"))
@@ -128,6 +130,29 @@ class FigureDemo:
         if self._text:
             text += "\n" + self._text
         return widget_bundle(self.widget, {"image/png": self._png}, text)
+
+
+def wrap_code(text: str, width: int = CODE_WIDTH) -> str:
+    """Break lines longer than ``width`` after the commas of their call, never inside a token.
+
+    An output area wraps a long line wherever the width runs out, often in the
+    middle of a number or a name (the classic notebook front end of Colab's
+    ipywidgets 7.7 is narrower than JupyterLab's). Continuation lines are
+    indented to just after the line's first ``(``, as code is written.
+
+    >>> print(wrap_code("CyclicLR(optimizer, base_lr=0.001, max_lr=0.1, mode='triangular')", width=40))
+    CyclicLR(optimizer, base_lr=0.001,
+             max_lr=0.1, mode='triangular')
+    """
+    out = []
+    for line in text.split("\n"):
+        indent = " " * (line.find("(") + 1)
+        while len(line) > width and ", " in line[:width]:
+            cut = line[:width].rindex(", ") + 1
+            out.append(line[:cut])
+            line = indent + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
 
 
 def log_slider(description: str, value: float, low: float, high: float, *,
@@ -358,7 +383,8 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
     ``base_lr`` and ``max_lr`` (> 0) are the initial bounds.
 
     >>> print(cyclical_demo().set(mode="triangular2").output.outputs[1]["text"], end="")
-    CyclicLR(optimizer, base_lr=0.001, max_lr=0.1, step_size_up=50, step_size_down=None, mode='triangular2', gamma=0.99)
+    CyclicLR(optimizer, base_lr=0.001, max_lr=0.1, step_size_up=50,
+             step_size_down=None, mode='triangular2', gamma=0.99)
     """
     from .schedules import (cyclic_lr, cyclic_momentum, one_cycle_lr, one_cycle_momentum,
                             torch_code, trace_fn)

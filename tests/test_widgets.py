@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -94,6 +95,17 @@ def test_log_slider_ticks_pass_through_the_initial_value(value, low, high, per_d
     assert (s.max - s.min) / s.step == pytest.approx(round((s.max - s.min) / s.step), abs=1e-9)
     assert np.log10(low) - 1e-12 <= s.min < np.log10(low) + s.step
     assert np.log10(high) - s.step < s.max <= np.log10(high) + 1e-12
+
+
+def test_code_under_a_demo_fits_the_narrowest_output_area_and_breaks_only_between_arguments():
+    text = widgets.cyclical_demo().output.outputs[1]["text"]
+    assert "CyclicLR(" in text and max(len(line) for line in text.splitlines()) <= widgets.CODE_WIDTH
+    code = ("OneCycleLR(optimizer, max_lr=[0.1, 0.01], total_steps=1000, pct_start=0.3, "
+            "anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85, max_momentum=0.95)")
+    wrapped = widgets.wrap_code(code)
+    assert max(len(line) for line in wrapped.splitlines()) <= widgets.CODE_WIDTH < len(code)
+    assert re.sub(r",\n +", ", ", wrapped) == code  # only line breaks added, after commas
+    assert all(line.startswith(" " * len("OneCycleLR(")) for line in wrapped.splitlines()[1:])
 
 
 def test_quick_check_gives_immediate_feedback_and_a_static_question():
