@@ -10,6 +10,8 @@ Instructors (see docs/instructors.md)
                                    every assignment in gradebook.db (needed by autograde)
     python3 course.py grade ...    grade a free-text answer without a browser
                                    (python3 course.py grade --help)
+    python3 course.py report 01    after autograde: per-question statistics, failure messages,
+                                   plots and a CSV in reports/<id>/ (python3 course.py report --help)
 
 Maintainers
     python3 course.py test         set up .venv (first time) and run every test
@@ -38,8 +40,10 @@ START_PAGE = "notebooks/00_start_here/00_start_here.ipynb"
 STAMP = VENV / ".course-installed"
 LOCATION = VENV / ".course-location"  # where .venv was built: its scripts and editable install point there
 TOOLS = {"generate": "generate_notebooks.py", "execute": "execute_notebooks.py",
-         "check": "check_notebook.py", "seedcheck": "seed_check.py", "grade": "grade_by_hand.py"}
+         "check": "check_notebook.py", "seedcheck": "seed_check.py", "grade": "grade_by_hand.py",
+         "report": "grade_report.py"}
 COMMANDS = ("lab", "test", *TOOLS)
+FOLDER_OPTIONS = ("--course", "--out")  # options that name a folder (report; generate --out)
 
 
 def venv_python() -> Path:
@@ -117,8 +121,17 @@ def usage(message: str | None = None) -> int:
 
 
 def _caller_paths(args: list[str]) -> list[str]:
-    """Notebook paths are relative to the folder the command was typed in; tools run from ROOT."""
-    return [str(Path(a).resolve()) if a.endswith(".ipynb") and Path(a).exists() else a for a in args]
+    """Notebook paths, and folders given to --course / --out, are relative to the folder the
+    command was typed in; tools run from ROOT."""
+    out = []
+    for prev, a in zip(["", *args], args):
+        option, eq, folder = a.partition("=")
+        if prev in FOLDER_OPTIONS or (a.endswith(".ipynb") and Path(a).exists()):
+            a = str(Path(a).resolve())
+        elif eq and option in FOLDER_OPTIONS:
+            a = f"{option}={Path(folder).resolve()}"
+        out.append(a)
+    return out
 
 
 def main(argv: list[str]) -> int:
