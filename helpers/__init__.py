@@ -4,8 +4,10 @@ Submodules: ``schedules`` (closed forms of every schedule, checked against PyTor
 ``lr_finder`` (the LR range test), ``training`` (a small training loop), ``data``
 (offline datasets), ``models`` (the tiny networks of the notebooks), ``plots``,
 ``widgets`` (interactive demos), ``quiz`` (quick checks), ``quadratic`` (gradient
-descent on quadratics), ``feedback`` (checking an exercise against a reference) and
-``evidence`` (seed sets and the verdict lines that back every claim about training).
+descent on quadratics), ``feedback`` (checking an exercise against a reference),
+``evidence`` (seed sets and the verdict lines that back every claim about training),
+``audit`` (recording and checking the LRs an optimizer applied) and ``distributed``
+(a multi-process data-parallel run with the gloo backend, on the CPU).
 """
 from .evidence import seed_range, seed_shift, seeds, verdict
 from .utils import environment_report, get_device, seed_everything

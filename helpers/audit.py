@@ -47,7 +47,6 @@ import numpy as np
 import torch
 
 from . import _validate
-from .plots import legend_outside
 
 __all__ = ["LRAudit", "LRMismatch"]
 
@@ -405,6 +404,8 @@ class LRAudit:
         'LR audit, group 0: first mismatch at step 2 (lr never changed)'
         """
         import matplotlib.pyplot as plt
+
+        from .plots import legend_outside  # imported here: recording needs no matplotlib
 
         applied = np.asarray(self.lrs(group), dtype=float)
         planned = None if expected is None else _plan(expected, len(applied))

@@ -383,3 +383,14 @@ def test_a_plan_function_returning_a_non_number_is_named():
     audit._optimizer.step()
     with pytest.raises(ValueError, match=r"expected\(0\) must be a finite number, got None"):
         audit.compare(lambda step: None)
+
+
+def test_recording_needs_no_matplotlib():
+    """helpers.audit imports matplotlib only in plot(): processes that only record (the ranks of
+    helpers.distributed) start faster."""
+    import subprocess
+    import sys
+
+    code = "import sys, helpers.audit; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
