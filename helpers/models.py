@@ -15,7 +15,7 @@ from torch import nn
 
 from . import _validate
 
-__all__ = ["mlp", "small_cnn", "TinyTransformer", "tiny_transformer", "count_parameters"]
+__all__ = ["mlp", "small_cnn", "TinyTransformer", "tiny_transformer", "char_mlp", "count_parameters"]
 
 
 @contextlib.contextmanager
@@ -224,6 +224,54 @@ def tiny_transformer(vocab_size: int, seq_len: int, d_model: int = 64, nhead: in
     with _seeded(seed):
         return TinyTransformer(vocab_size, seq_len, d_model, nhead, num_layers, norm_first,
                                dim_feedforward, dropout)
+
+
+def char_mlp(vocab_size: int = 96, context: int = 8, embed_dim: int = 16, hidden: int = 128, *,
+             seed: int = 0) -> nn.Sequential:
+    """A character language model in the style of Bengio et al. (2003): embed, concatenate, MLP.
+
+    ``Embedding(vocab_size, embed_dim) -> Flatten -> Linear(context * embed_dim, hidden)
+    -> ReLU -> Linear(hidden, vocab_size)``: the logits of the next character given
+    the ``context`` previous ones (the task of :func:`helpers.data.char_lm_loaders`).
+    A step costs about as much as the digits MLP, which makes multi-seed
+    language-model experiments cheap on a CPU.
+
+    Parameters
+    ----------
+    vocab_size : int, default 96
+        Number of character ids, ``>= 2`` (96 is ``len(helpers.data.CHARS)``).
+    context : int, default 8
+        Characters per input, ``>= 1``.
+    embed_dim : int, default 16
+        Width of each character's embedding, ``>= 1``.
+    hidden : int, default 128
+        Width of the hidden layer, ``>= 1``.
+    seed : int, default 0
+        Seed of the initialisation, ``>= 0``.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps ``(N, context)`` int64 ids to logits ``(N, vocab_size)``.
+
+    Examples
+    --------
+    >>> model = char_mlp()
+    >>> model(torch.zeros(5, 8, dtype=torch.long)).shape
+    torch.Size([5, 96])
+    >>> count_parameters(model)
+    30432
+    """
+    vocab_size = _validate.integer("vocab_size", vocab_size, low=2)
+    context = _validate.integer("context", context, low=1)
+    embed_dim = _validate.integer("embed_dim", embed_dim, low=1)
+    hidden = _validate.integer("hidden", hidden, low=1)
+    with _seeded(seed):
+        return nn.Sequential(
+            nn.Embedding(vocab_size, embed_dim), nn.Flatten(),
+            nn.Linear(context * embed_dim, hidden), nn.ReLU(),
+            nn.Linear(hidden, vocab_size),
+        )
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:

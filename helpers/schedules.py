@@ -20,8 +20,9 @@ exception is PyTorch's own rounding drift in ``CosineAnnealingLR`` (see
 :func:`cosine_annealing_lr`).
 
 Schedules PyTorch lacks, equal to the Hugging Face ``transformers.optimization``
-definitions: :func:`warmup_cosine_lr`, :func:`inverse_sqrt_lr`, :func:`wsd_lr`;
-and two warmups: :func:`linear_warmup_lr`, :func:`exponential_warmup_lr`.
+definitions: :func:`warmup_cosine_lr`, :func:`inverse_sqrt_lr`, :func:`wsd_lr`
+(and :func:`wsd_branch_lr`, the same schedule parametrised by the step where
+its cooldown branches off the stable phase); and two warmups: :func:`linear_warmup_lr`, :func:`exponential_warmup_lr`.
 
 Linear decay to zero needs no function of its own: it is
 ``linear_lr(step, base_lr, start_factor=1.0, end_factor=0.0, total_iters=N)``
@@ -91,6 +92,7 @@ __all__ = [
     "trace",
     "trace_fn",
     "warmup_cosine_lr",
+    "wsd_branch_lr",
     "wsd_lr",
 ]
 
@@ -869,6 +871,67 @@ def wsd_lr(
     step = _step(step)
     base_lr = _lr("base_lr", base_lr)
     args = _wsd_args(base_lr, warmup_steps, stable_steps, decay_steps, min_lr, warmup_type, decay_type)
+    return base_lr * _wsd_factor(step, **args)
+
+
+def wsd_branch_lr(
+    step: int,
+    base_lr: float,
+    warmup_steps: int,
+    branch_step: int,
+    decay_steps: int,
+    min_lr: float = 0.0,
+    warmup_type: str = "linear",
+    decay_type: str = "linear",
+) -> float:
+    """LR of a cooldown branched off a warmup-stable run at ``branch_step`` (a checkpoint).
+
+    One warmup-stable run (warmup, then ``base_lr`` for ever) is trained once;
+    a *branch* resumes from its checkpoint at ``branch_step`` and decays the LR
+    over ``decay_steps`` steps, ending at step ``branch_step + decay_steps``.
+    Before ``branch_step`` the branch *is* the stable run (same LRs, so the
+    same checkpoint); from there on it is :func:`wsd_lr` with
+    ``stable_steps = branch_step - warmup_steps``. One stable run branched at
+    ``B - d`` for several budgets ``B`` gives a WSD run for every budget
+    (Hägele et al. 2024), for the cost of the longest stable phase plus the
+    cooldowns. ``step`` is global, counted from the start of the stable run:
+    a branch resumed at ``branch_step`` continues at ``step = branch_step``.
+
+    Parameters
+    ----------
+    step : int
+        Global step (``scheduler.step()`` calls since the start of the stable run), ``>= 0``.
+    base_lr : float
+        LR of the stable phase, ``> 0``.
+    warmup_steps : int
+        Length of the warmup, ``>= 0``.
+    branch_step : int
+        Step of the checkpoint where the cooldown starts, ``>= warmup_steps``
+        (a branch cannot start before the warmup has ended).
+    decay_steps : int
+        Length of the cooldown, ``>= 0``.
+    min_lr, warmup_type, decay_type
+        As in :func:`wsd_lr` (``min_lr`` in ``[0, base_lr]``; shapes
+        ``"linear"``, ``"cosine"``, ``"1-sqrt"``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> [wsd_branch_lr(s, 1.0, warmup_steps=2, branch_step=4, decay_steps=4) for s in range(10)]
+    [0.0, 0.5, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    >>> all(wsd_branch_lr(s, 0.1, 10, 80, 20, decay_type="1-sqrt")
+    ...     == wsd_lr(s, 0.1, 10, 70, 20, decay_type="1-sqrt") for s in range(120))
+    True
+    """
+    step = _step(step)
+    base_lr = _lr("base_lr", base_lr)
+    warmup_steps = integer("warmup_steps", warmup_steps, low=0)
+    branch_step = integer("branch_step", branch_step, low=warmup_steps)
+    args = _wsd_args(base_lr, warmup_steps, branch_step - warmup_steps, decay_steps, min_lr, warmup_type,
+                     decay_type)
     return base_lr * _wsd_factor(step, **args)
 
 

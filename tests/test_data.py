@@ -315,3 +315,52 @@ def test_tensor_loader_yields_what_a_plain_dataloader_yields(shuffle):
     ours = tensor_loader(X, y, batch_size=16, shuffle=shuffle, seed=5)
     assert len(ours) == len(plain) == 7
     assert all(torch.equal(a, b) for a, b in zip(epochs(plain), epochs(ours), strict=True))
+
+
+# --------------------------------------------------------------------------- #
+# characters of the standard library's source
+# --------------------------------------------------------------------------- #
+def test_stdlib_text_is_the_modules_source_and_needs_no_network(monkeypatch):
+    import inspect
+    import textwrap
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("no network access allowed")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    text = data.stdlib_text()
+    assert text.startswith(inspect.getsource(textwrap))
+    assert len(text) > 150_000 and text == data.stdlib_text()
+    assert data.stdlib_text(["bisect", "colorsys"]).count("\n") > 100
+
+
+def test_char_lm_tensors_windows_targets_and_contiguous_split():
+    X_train, y_train, X_val, y_val = data.char_lm_tensors(context=5, val_fraction=0.1)
+    text = "".join(c if c in data.CHARS else " " for c in data.stdlib_text())
+    decode = lambda ids: "".join(data.CHARS[i] for i in ids)  # noqa: E731
+    cut = int(round(len(text) * 0.9))
+    assert X_train.shape == (cut - 5, 5) and y_train.shape == (cut - 5,)
+    assert X_val.shape == (len(text) - cut - 5, 5) and X_train.dtype == y_val.dtype == torch.int64
+    for i in (0, 17, len(y_train) - 1):
+        assert decode(X_train[i].tolist()) == text[i:i + 5] and data.CHARS[int(y_train[i])] == text[i + 5]
+    assert decode(X_val[0].tolist()) + data.CHARS[int(y_val[0])] == text[cut:cut + 6]
+    assert len(data.CHARS) == 96 and int(X_train.max()) < 96
+
+
+def test_char_lm_loaders_are_reproducible_and_depend_on_seed():
+    first = lambda seed: next(iter(data.char_lm_loaders(batch_size=16, seed=seed)[0]))  # noqa: E731
+    assert torch.equal(first(1)[0], first(1)[0]) and not torch.equal(first(1)[0], first(2)[0])
+    val = data.char_lm_loaders(context=3)[1]
+    x, y = next(iter(val))
+    assert x.shape == (1024, 3) and torch.equal(next(iter(val))[1], y)
+
+
+@pytest.mark.parametrize("kwargs, param", [(dict(context=0), "context"), (dict(context=300), "context"),
+                                           (dict(val_fraction=0.9), "val_fraction"),
+                                           (dict(batch_size=0), "batch_size"), (dict(seed=-1), "seed"),
+                                           (dict(modules="textwrap"), "modules"),
+                                           (dict(modules=["sys"]), "modules"),
+                                           (dict(modules=["colorsys"], context=256, val_fraction=0.01), "modules")])
+def test_char_lm_loaders_validate_arguments(kwargs, param):
+    with pytest.raises(ValueError, match=rf"^{param}\b"):
+        data.char_lm_loaders(**kwargs)

@@ -137,3 +137,26 @@ def test_count_parameters_trainable_only():
 def test_invalid_arguments_raise_value_error_naming_them(build, name):
     with pytest.raises(ValueError, match=name):
         build()
+
+
+def test_char_mlp_shapes_parameters_and_seed():
+    from helpers.models import char_mlp
+
+    model = char_mlp(vocab_size=10, context=4, embed_dim=3, hidden=7)
+    assert model(torch.zeros(2, 4, dtype=torch.long)).shape == (2, 10)
+    assert count_parameters(model) == 10 * 3 + (12 * 7 + 7) + (7 * 10 + 10)
+    assert all(torch.equal(a, b) for a, b in zip(char_mlp(seed=3).parameters(), char_mlp(seed=3).parameters()))
+    assert not torch.equal(char_mlp(seed=3)[0].weight, char_mlp(seed=4)[0].weight)
+    state = torch.random.get_rng_state()
+    char_mlp(seed=5)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize("kwargs, param", [(dict(vocab_size=1), "vocab_size"), (dict(context=0), "context"),
+                                           (dict(embed_dim=2.0), "embed_dim"), (dict(hidden=0), "hidden"),
+                                           (dict(seed=-1), "seed")])
+def test_char_mlp_validates(kwargs, param):
+    from helpers.models import char_mlp
+
+    with pytest.raises(ValueError, match=rf"^{param}\b"):
+        char_mlp(**kwargs)

@@ -615,3 +615,45 @@ def test_numpy_arguments_give_python_floats():
 def test_same_call_twice_same_number():
     for name, kw in EXAMPLES.items():
         assert S.SCHEDULES[name](7, **kw) == S.SCHEDULES[name](7, **kw)
+
+
+# --------------------------------------------------------------------------- branched cooldowns
+def test_wsd_branch_lr_is_wsd_lr_with_the_stable_phase_up_to_the_branch():
+    shapes = ["linear", "cosine", "1-sqrt"]
+    for warmup, branch, decay, min_ratio, shape in itertools.product([0, 3, 10], [10, 17], [0, 1, 6],
+                                                                     [0.0, 0.1], shapes):
+        kw = dict(min_lr=min_ratio * 0.3, warmup_type="cosine", decay_type=shape)
+        for step in range(branch + decay + 5):
+            assert S.wsd_branch_lr(step, 0.3, warmup, branch, decay, **kw) == \
+                S.wsd_lr(step, 0.3, warmup, branch - warmup, decay, **kw)
+
+
+def test_wsd_branch_lr_matches_transformers_get_wsd_schedule():
+    for warmup, branch, decay, shape in [(5, 40, 10, "linear"), (0, 7, 3, "1-sqrt"), (4, 4, 9, "cosine")]:
+        make = lambda o: get_wsd_schedule(o, num_warmup_steps=warmup, num_stable_steps=branch - warmup,  # noqa: E731
+                                          num_decay_steps=decay, decay_type=shape)
+        ref = reference(make, 0.02, branch + decay + 4)
+        assert_close(S.wsd_branch_lr, dict(base_lr=0.02, warmup_steps=warmup, branch_step=branch,
+                                           decay_steps=decay, decay_type=shape), ref, 0.02)
+
+
+def test_branches_of_one_stable_run_share_it_until_they_branch():
+    budgets = [50, 100, 200]
+    for b in budgets:
+        branch, decay = b - b // 5, b // 5
+        lrs = [S.wsd_branch_lr(s, 0.1, 10, branch, decay) for s in range(b + 1)]
+        stable = [S.wsd_branch_lr(s, 0.1, 10, 10_000, 0) for s in range(branch + 1)]
+        assert lrs[: branch + 1] == stable  # the checkpoint at `branch` is the stable run's
+        assert lrs[b] == 0.0 and all(a >= c for a, c in zip(lrs[branch:], lrs[branch + 1:]))
+
+
+@pytest.mark.parametrize("kwargs, param", [
+    (dict(branch_step=4), "branch_step"), (dict(branch_step=5.0), "branch_step"),
+    (dict(warmup_steps=-1), "warmup_steps"), (dict(decay_steps=-2), "decay_steps"),
+    (dict(decay_type="sqrt"), "decay_type"), (dict(base_lr=0.0), "base_lr"), (dict(step=-1), "step"),
+    (dict(min_lr=0.5), "min_lr"),
+])
+def test_wsd_branch_lr_rejects_bad_arguments(kwargs, param):
+    args = {**dict(step=0, base_lr=0.1, warmup_steps=5, branch_step=20, decay_steps=5), **kwargs}
+    with pytest.raises(ValueError, match=rf"^{param}\b"):
+        S.wsd_branch_lr(**args)
