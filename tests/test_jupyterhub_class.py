@@ -325,6 +325,27 @@ def _text(page: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
 
 
+def _let_others_traverse(path: Path) -> list[tuple[Path, int]]:
+    """Add search permission (o+x: enter, not list) to every folder above ``path`` lacking it.
+
+    The accounts must reach the repository: .venv's packages and the editable install of
+    ``helpers`` live there. A checkout in a private folder (``mktemp -d`` makes mode 700)
+    would hide them. Returns what was changed, for :func:`_restore_modes`.
+    """
+    changed = []
+    for folder in [*reversed(path.parents), path]:
+        mode = folder.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            folder.chmod(mode | 0o001)
+            changed.append((folder, mode))
+    return changed
+
+
+def _restore_modes(changed: list[tuple[Path, int]]) -> None:
+    for folder, mode in reversed(changed):
+        folder.chmod(mode)
+
+
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory):
     reason = _skip_reason()
@@ -338,6 +359,7 @@ def klass(tmp_path_factory):
     shared = Path(tempfile.mkdtemp(prefix="lrc-class-"))  # everyone may enter; the exchange goes here
     shared.chmod(0o755)
     exchange = shared / "exchange"
+    opened = _let_others_traverse(ROOT)
     try:
         for user in (teacher, ada, bob):
             done = _sh("useradd", "--create-home", "--shell", "/bin/bash", "-K", "HOME_MODE=0700", user)
@@ -437,6 +459,7 @@ def klass(tmp_path_factory):
         for user in created:
             _sh("userdel", "--remove", user)
         shutil.rmtree(shared, ignore_errors=True)
+        _restore_modes(opened)
 
 
 def test_submissions_in_the_inbound_belong_to_their_learners(klass):
