@@ -49,16 +49,16 @@ def hidden_lines(aid: str) -> set[str]:
     return {line for line in hidden - visible if len(line) > 12}
 
 
-def fresh_copy(course: Path) -> Path:
-    """The repository's course files in ``course``, sharing this checkout's .venv."""
+def fresh_copy(course: Path, venv: Path = ROOT / ".venv", names=COPIED) -> Path:
+    """The repository's course files (``names``) in ``course``, sharing ``venv`` (this checkout's .venv)."""
     course.mkdir(exist_ok=True)
-    for name in COPIED:
+    for name in names:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, course / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(src, course / name)
-    (course / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+    (course / ".venv").symlink_to(venv, target_is_directory=True)
     return course
 
 

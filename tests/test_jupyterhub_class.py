@@ -43,7 +43,7 @@ import pytest
 
 from conftest import ROOT
 from test_grading import edited
-from test_instructor_cycle import hidden_lines, hub_steps
+from test_instructor_cycle import fresh_copy, hidden_lines, hub_steps
 from test_wrong_answers import exercises, wrong_answers
 
 pytestmark = pytest.mark.slow
@@ -378,16 +378,8 @@ def klass(tmp_path_factory):
         config = config.replace(GUIDE_EXCHANGE, str(exchange))
 
         # 1. The instructor's clone of the course (notebook 00 only), its .venv the accounts' environment.
-        course = home[teacher] / "lr-course"
-        course.mkdir()
-        for name in COPIED:
-            src = ROOT / name
-            if src.is_dir():
-                shutil.copytree(src, course / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-            else:
-                shutil.copy(src, course / name)
+        course = fresh_copy(home[teacher] / "lr-course", venv=bin_dir.parent, names=COPIED)
         shutil.copytree(ROOT / "solutions" / AID, course / "solutions" / AID)
-        (course / ".venv").symlink_to(bin_dir.parent, target_is_directory=True)
         with (course / "nbgrader_config.py").open("a") as f:
             f.write("\n" + config.replace("c = get_config()  # noqa\n", ""))
         # ... and the learners' configuration (the exchange and the course id).
