@@ -20,10 +20,14 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _PROTOCOL = {"version_major": 2, "version_minor": 0}
 
 
-def figure_png(fig: matplotlib.figure.Figure, dpi: int = 100) -> str:
-    """Render ``fig`` to a base64-encoded PNG string (as stored in notebooks)."""
+def figure_png(fig: matplotlib.figure.Figure, dpi: int = 100, *, tight: bool = True) -> str:
+    """Render ``fig`` to a base64-encoded PNG string (as stored in notebooks).
+
+    ``tight`` crops the image to what is drawn (as Jupyter's inline backend does), which
+    costs one more drawing pass; a figure already laid out to fit can skip it.
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

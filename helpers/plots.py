@@ -171,7 +171,7 @@ def plot_1d_descent(lam: float, lrs: Sequence[float], *, steps: int = 12, start:
 
 
 def plot_quadratic_paths(eigenvalues, lrs: Mapping[str, float] | float, *, steps: int = 30,
-                         start=(-4.0, 2.0)) -> Figure:
+                         start=(-4.0, 2.0), layout: bool = True) -> Figure:
     """Gradient descent on ``½(λ_1 θ_1² + λ_2 θ_2²)``: paths on the contours, and the losses.
 
     Parameters
@@ -184,6 +184,9 @@ def plot_quadratic_paths(eigenvalues, lrs: Mapping[str, float] | float, *, steps
         Number of gradient-descent steps.
     start : pair of float
         Starting point.
+    layout : bool
+        Apply matplotlib's tight layout (``False`` leaves it to the caller, e.g. a demo
+        that reuses one layout for every redraw).
 
     Examples
     --------
@@ -222,7 +225,8 @@ def plot_quadratic_paths(eigenvalues, lrs: Mapping[str, float] | float, *, steps
         ax.set_aspect("equal", adjustable="box")
     if n > 1:
         legend_outside(axes[-1])
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     return fig
 
 

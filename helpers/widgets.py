@@ -52,6 +52,13 @@ class FigureDemo:
         Sliders, dropdowns, check boxes ... Their ``value`` is passed to ``render``.
     title : str, optional
         Shown above the controls.
+    layout_key : callable, optional
+        ``layout_key(**values) -> hashable``. Laying a figure out (matplotlib's tight
+        layout, which measures every label) costs as much as drawing it. By default
+        every redraw lays the figure out anew; with a key, the layout found for a key
+        is reused while the key stays the same, so use it where the labels' sizes
+        depend only on what the key returns. The render function should then leave
+        the layout to the demo (no ``tight_layout`` of its own).
 
     Attributes
     ----------
@@ -74,13 +81,15 @@ class FigureDemo:
     """
 
     def __init__(self, render: Callable[..., Figure], controls: Mapping[str, W.Widget], *,
-                 title: str = ""):
+                 title: str = "", layout_key: Callable[..., object] | None = None):
         if not controls:
             raise ValueError("controls must hold at least one widget, got none")
         self.render = render
         self.controls = dict(controls)
         self.output = W.Output()
         self.renders = 0
+        self.layout_key = layout_key
+        self._layouts: dict = {}
         self._png = self._text = ""
         for control in self.controls.values():
             if hasattr(control, "continuous_update"):
@@ -109,7 +118,8 @@ class FigureDemo:
         result = self.render(**self.values)
         fig, text = result if isinstance(result, tuple) else (result, "")
         try:
-            self._png = figure_png(fig)
+            tight = self._lay_out(fig)
+            self._png = figure_png(fig, tight=tight)
         finally:
             plt.close(fig)
         self.renders += 1
@@ -118,6 +128,20 @@ class FigureDemo:
         if text:
             outputs.append(text_output(text if text.endswith("\n") else text + "\n"))
         self.output.outputs = tuple(outputs)
+
+    def _lay_out(self, fig: Figure) -> bool:
+        """Lay ``fig`` out, reusing a known layout; True if it still needs a tight bounding box."""
+        if self.layout_key is None or fig.get_layout_engine() is not None:
+            return True
+        key = self.layout_key(**self.values)
+        if key in self._layouts:
+            fig.subplots_adjust(**self._layouts[key])
+        else:
+            fig.tight_layout()
+            pars = fig.subplotpars
+            self._layouts[key] = {k: getattr(pars, k) for k in ("left", "right", "bottom", "top",
+                                                                 "wspace", "hspace")}
+        return False
 
     def _on_change(self, _change) -> None:
         try:
@@ -222,6 +246,7 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
     2
     """
     from .plots import plot_quadratic_paths
+    from .quadratic import quadratic_gd, quadratic_loss
 
     lam = np.asarray(eigenvalues, dtype=float)
     if lam.shape != (2,) or not np.all(np.isfinite(lam)) or np.any(lam <= 0):
@@ -231,10 +256,20 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
     slider = log_slider("learning rate η", lr, 0.01 * limit, 1.25 * limit, steps_per_decade=40,
                         readout_format=".3f")
 
-    def render(lr):
-        return plot_quadratic_paths(lam, lr, steps=steps, start=start)
+    # One loss scale for every position of the slider: runs compare at a glance, and
+    # the axis labels keep their size, so one layout serves every redraw.
+    positions = 10 ** np.arange(slider.min, slider.max + slider.step / 2, slider.step)
+    losses = np.concatenate([quadratic_loss(lam, quadratic_gd(lam, eta, steps, start)) for eta in positions])
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    ylim = (losses.min() / 3, losses.max() * 3)
 
-    return FigureDemo(render, {"lr": slider},
+    def render(lr):
+        fig = plot_quadratic_paths(lam, lr, steps=steps, start=start, layout=False)
+        fig.axes[-1].set_ylim(*ylim)
+        return fig
+
+    # Only the data move with the slider: one layout serves every learning rate.
+    return FigureDemo(render, {"lr": slider}, layout_key=lambda lr: None,
                       title=f"Gradient descent on a quadratic with λ = {tuple(lam.tolist())}: "
                             f"stable while η < 2/λ_max = {limit:.3g}")
 

@@ -158,3 +158,41 @@ def test_demos_and_quick_checks_work_with_ipywidgets_7_7(ipywidgets_77):
     for name, (before, after, mimes) in report.items():
         assert before == 1 and after > 1, name
         assert mimes == sorted([WIDGET_MIME, "image/png", "text/plain"]), name
+
+
+def test_a_layout_key_measures_the_layout_once_per_key_and_keeps_the_figure_inside():
+    from matplotlib.figure import Figure
+
+    def render(lr, wide):
+        fig = Figure(figsize=(4, 3))
+        ax = fig.add_subplot()
+        ax.plot([(1 - lr) ** t for t in range(20)])
+        ax.set_ylabel("loss", fontsize=30 if wide else 10)
+        return fig
+
+    controls = {"lr": widgets.log_slider("lr", 0.1, 0.01, 1.0), "wide": widgets.W.Checkbox(value=False)}
+    demo = widgets.FigureDemo(render, controls, layout_key=lambda lr, wide: wide)
+    first = demo._layouts[False]
+    demo.set(lr=0.5)
+    assert demo._layouts == {False: first}, "moving the data alone must reuse the layout"
+    demo.set(wide=True)
+    assert set(demo._layouts) == {False, True}
+    assert demo._layouts[True]["left"] > first["left"], "a larger label needs a new layout"
+    # Without bbox cropping the image is the whole figure: 4 x 3 inches at 100 dpi.
+    from PIL import Image
+    import io
+    assert Image.open(io.BytesIO(base64.b64decode(demo._png))).size == (400, 300)
+
+
+def test_the_trajectory_demo_keeps_one_loss_scale_for_every_learning_rate():
+    demo = widgets.lr_trajectory_demo()
+    slider = demo.controls["lr"]
+    limits = set()
+    for lr in (10 ** slider.min, 0.1, 10 ** slider.max):
+        demo.set(lr=lr)
+        fig = demo.render(lr=lr)
+        limits.add(fig.axes[-1].get_ylim())
+        low, high = fig.axes[-1].get_ylim()
+        loss = fig.axes[-1].lines[0].get_ydata()
+        assert low < loss.min() and loss.max() < high, f"lr = {lr}: the loss leaves the axis"
+    assert len(limits) == 1
