@@ -59,6 +59,10 @@ class FigureDemo:
         is reused while the key stays the same, so use it where the labels' sizes
         depend only on what the key returns. The render function should then leave
         the layout to the demo (no ``tight_layout`` of its own).
+    active : callable, optional
+        ``active(**values) -> names of the controls that change the figure at these
+        values``; the others are disabled (greyed out) until they matter, e.g. a
+        parameter of a schedule that is not selected. By default all are enabled.
 
     Attributes
     ----------
@@ -81,14 +85,15 @@ class FigureDemo:
     """
 
     def __init__(self, render: Callable[..., Figure], controls: Mapping[str, W.Widget], *,
-                 title: str = "", layout_key: Callable[..., object] | None = None):
+                 title: str = "", layout_key: Callable[..., object] | None = None,
+                 active: Callable[..., object] | None = None):
         if not controls:
             raise ValueError("controls must hold at least one widget, got none")
         self.render = render
         self.controls = dict(controls)
         self.output = W.Output()
         self.renders = 0
-        self.layout_key = layout_key
+        self.layout_key, self.active = layout_key, active
         self._layouts: dict = {}
         self._png = self._text = ""
         for control in self.controls.values():
@@ -99,6 +104,7 @@ class FigureDemo:
         row = W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow="row wrap"))
         self.widget = W.VBox([*header, row, self.output])
         self.title = title
+        self._enable()
         self._draw()
 
     @property
@@ -143,7 +149,14 @@ class FigureDemo:
                                                                  "wspace", "hspace")}
         return False
 
+    def _enable(self) -> None:
+        if self.active is not None:
+            on = set(self.active(**self.values))
+            for name, control in self.controls.items():
+                control.disabled = name not in on
+
     def _on_change(self, _change) -> None:
+        self._enable()
         try:
             self._draw()
         except ValueError as err:  # an impossible setting: say why instead of a blank figure
@@ -300,6 +313,15 @@ _EXPLORER = {
 }
 
 
+# The controls each schedule of the explorer reads (besides N).
+_EXPLORER_USES = {
+    "StepLR": ("step_size", "gamma"), "MultiStepLR (milestones at N/2, 3N/4)": ("gamma",),
+    "ExponentialLR": ("exp_gamma",), "LinearLR (to 0 at N)": (), "PolynomialLR": ("power",),
+    "CosineAnnealingLR": ("T_max", "eta_min"), "CosineAnnealingWarmRestarts": ("T_0", "T_mult", "eta_min"),
+    "warmup + cosine": ("warmup", "eta_min"),
+}
+
+
 def schedule_explorer(base_lr: float = 0.1, steps: int = 100,
                       selected=("StepLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts")) -> FigureDemo:
     """Pick schedules, move their parameters, see the curves together and the PyTorch code.
@@ -358,7 +380,10 @@ def schedule_explorer(base_lr: float = 0.1, steps: int = 100,
         fig.tight_layout()
         return fig, "\n".join(code)
 
-    return FigureDemo(render, controls, title="Schedule explorer")
+    def active(chosen, **_):
+        return {"chosen", "logy", "steps"}.union(*(_EXPLORER_USES[label] for label in chosen))
+
+    return FigureDemo(render, controls, title="Schedule explorer", active=active)
 
 
 def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=None) -> FigureDemo:
@@ -419,7 +444,7 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
 
     >>> print(cyclical_demo().set(mode="triangular2").output.outputs[1]["text"], end="")
     CyclicLR(optimizer, base_lr=0.001, max_lr=0.1, step_size_up=50,
-             step_size_down=None, mode='triangular2', gamma=0.99)
+             step_size_down=None, mode='triangular2', gamma=1.0)
     """
     from .schedules import (cyclic_lr, cyclic_momentum, one_cycle_lr, one_cycle_momentum,
                             torch_code, trace_fn)
@@ -446,7 +471,9 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
             moms = trace_fn(one_cycle_momentum, total, total_steps=total, pct_start=pct_start)
             code = torch_code("one_cycle_lr", **kwargs)
         else:
-            kwargs = dict(base_lr=base_lr, max_lr=max_lr, step_size_up=step_size_up, mode=mode, gamma=gamma)
+            kwargs = dict(base_lr=base_lr, max_lr=max_lr, step_size_up=step_size_up, mode=mode)
+            if mode == "exp_range":  # the only mode that reads gamma
+                kwargs["gamma"] = gamma
             lrs = trace_fn(cyclic_lr, total + 1, **kwargs)
             moms = trace_fn(cyclic_momentum, total + 1, step_size_up=step_size_up, mode=mode, gamma=gamma)
             code = torch_code("cyclic_lr", **kwargs)
@@ -461,7 +488,11 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
         fig.tight_layout()
         return fig, code
 
-    return FigureDemo(render, controls, title="Cyclical learning rates")
+    def active(mode, **_):
+        only = {"exp_range": {"gamma"}, "one-cycle": {"pct_start"}}.get(mode, set())
+        return {"mode", "base_lr", "max_lr", "step_size_up", "cycles"} | only
+
+    return FigureDemo(render, controls, title="Cyclical learning rates", active=active)
 
 
 _WARMUP_OPTIMIZERS = ("Adam", "RAdam")

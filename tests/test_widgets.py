@@ -196,3 +196,44 @@ def test_the_trajectory_demo_keeps_one_loss_scale_for_every_learning_rate():
         loss = fig.axes[-1].lines[0].get_ydata()
         assert low < loss.min() and loss.max() < high, f"lr = {lr}: the loss leaves the axis"
     assert len(limits) == 1
+
+
+def _states(demo):
+    """Settings of the demo's choice controls: every dropdown option, every single selection."""
+    choices = {k: c for k, c in demo.controls.items() if isinstance(c, (widgets.W.Dropdown, widgets.W.SelectMultiple))}
+    if not choices:
+        return [{}]
+    (name, control), = choices.items()  # the course's demos have at most one
+    multiple = isinstance(control, widgets.W.SelectMultiple)
+    return [{name: (option,) if multiple else option} for option in control.options]
+
+
+def _other_value(slider):
+    """A neighbouring position of the slider (a key press)."""
+    step = slider.step
+    return slider.value + step if slider.value + step <= slider.max else slider.value - step
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", DEMOS)
+def test_a_slider_is_enabled_exactly_when_it_changes_the_figure(name):
+    demo = getattr(widgets, name)()
+    sliders = {k for k, c in demo.controls.items() if isinstance(c, (widgets.W.IntSlider, widgets.W.FloatSlider,
+                                                                      widgets.W.FloatLogSlider))}
+    ever_enabled = set()
+    for state in _states(demo):
+        demo.set(**state)
+        for key in sorted(sliders):
+            slider = demo.controls[key]
+            before, value = demo.output.outputs, slider.value
+            if isinstance(slider, widgets.W.FloatLogSlider):
+                slider.value = 10 ** _other_value(type("S", (), {"value": np.log10(value), "step": slider.step,
+                                                                  "max": slider.max})())
+            else:
+                slider.value = _other_value(slider)
+            changed = demo.output.outputs != before
+            assert changed != slider.disabled, (f"{name} at {state}: {key} is "
+                                                f"{'disabled but changes' if changed else 'enabled but leaves'} the figure")
+            ever_enabled |= {key} - ({key} if slider.disabled else set())
+            slider.value = value
+    assert ever_enabled == sliders, f"{name}: sliders never enabled: {sorted(sliders - ever_enabled)}"
