@@ -113,6 +113,19 @@ def lab(py: Path, rest: list[str]) -> int:
     return 1  # not reached
 
 
+def test_workers(rest: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per core, at most 4, one test file per worker at a time.
+
+    Most tests run a notebook on one thread, so files run side by side; a file stays on one
+    worker, which starts its servers and builds its courses once. ``-n 0`` (or any ``-n``
+    given) overrides this.
+    """
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) or "no:xdist" in rest:
+        return []
+    workers = max(1, min(4, os.cpu_count() or 1))
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+
+
 def usage(message: str | None = None) -> int:
     if message:
         print(f"course.py: {message}\n", file=sys.stderr)
@@ -148,7 +161,7 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         return lab(py, rest)
     if command == "test":
-        return run(py, "-m", "pytest", *rest)
+        return run(py, "-m", "pytest", *test_workers(rest), *rest)
     return run(py, str(ROOT / "tools" / TOOLS[command]), *_caller_paths(rest))
 
 

@@ -377,13 +377,14 @@ def schedule_explorer(base_lr: float = 0.1, steps: int = 100,
         fig = Figure(figsize=(8, 3.6))
         plot_schedules(curves, ax=fig.add_subplot(), logy=logy,
                        title=f"base_lr = {base_lr}, N = {values['steps']}")
-        fig.tight_layout()
         return fig, "\n".join(code)
 
     def active(chosen, **_):
         return {"chosen", "logy", "steps"}.union(*(_EXPLORER_USES[label] for label in chosen))
 
-    return FigureDemo(render, controls, title="Schedule explorer", active=active)
+    # The legend (outside the axes) and the y scale decide the margins; the sliders only move data.
+    return FigureDemo(render, controls, title="Schedule explorer", active=active,
+                      layout_key=lambda chosen, logy, **_: (chosen, logy))
 
 
 def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=None) -> FigureDemo:
