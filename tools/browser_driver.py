@@ -227,9 +227,10 @@ MARK_DEMOS = """() => [...document.querySelectorAll('.widget-output')]
 ARM = """(d) => {
     const out = document.querySelector(`[data-demo="${d}"] .widget-output`);
     const before = out.innerHTML;
-    window.__lat = {press: null, change: null};
+    window.__lat = {press: null, change: null, last: performance.now()};
     if (window.__obs) window.__obs.disconnect();
     window.__obs = new MutationObserver(() => {
+        window.__lat.last = performance.now();
         if (window.__lat.change === null && out.innerHTML !== before && out.innerText + out.innerHTML) {
             requestAnimationFrame(() => { if (window.__lat.change === null) window.__lat.change = performance.now(); });
         }
@@ -240,6 +241,9 @@ ARM = """(d) => {
         window.__keyhook = true;
     }
 }"""
+
+
+QUIET_MS = 300  # an output that has not changed for this long is done redrawing
 
 
 def demos(page) -> list[dict]:
@@ -253,6 +257,9 @@ def _redraw_after(page, demo: int, action, timeout: float) -> float:
     action()
     page.wait_for_function("() => window.__lat.change !== null", timeout=timeout * 1000)
     lat = page.evaluate("() => window.__lat")
+    # The figure comes first, the text under it a moment later: wait until the output
+    # is still (and widgets such as greyed-out sliders are updated) before the next move.
+    page.wait_for_function(f"() => performance.now() - window.__lat.last > {QUIET_MS}", timeout=timeout * 1000)
     return lat["change"] - lat["press"] if lat["press"] is not None else float("nan")
 
 
