@@ -20,6 +20,8 @@ The ready-made demos of the course are built with the factories below
 """
 from __future__ import annotations
 
+import re
+import textwrap
 from typing import Callable, Mapping
 
 import ipywidgets as W
@@ -53,12 +55,12 @@ class FigureDemo:
     title : str, optional
         Shown above the controls.
     layout_key : callable, optional
-        ``layout_key(**values) -> hashable``. Laying a figure out (matplotlib's tight
-        layout, which measures every label) costs as much as drawing it. By default
-        every redraw lays the figure out anew; with a key, the layout found for a key
-        is reused while the key stays the same, so use it where the labels' sizes
-        depend only on what the key returns. The render function should then leave
-        the layout to the demo (no ``tight_layout`` of its own).
+        ``layout_key(**values) -> hashable``. The demo lays every figure out itself
+        (matplotlib's tight layout, unless the figure has a layout engine of its own),
+        so ``render`` should not call ``tight_layout``. Laying out measures every label
+        and costs as much as drawing: by default it is done on every redraw; with a
+        key, the layout found for a key is reused while the key stays the same, so use
+        it where the labels' sizes depend only on what the key returns.
     active : callable, optional
         ``active(**values) -> names of the controls that change the figure at these
         values``; the others are disabled (greyed out) until they matter, e.g. a
@@ -124,8 +126,9 @@ class FigureDemo:
         result = self.render(**self.values)
         fig, text = result if isinstance(result, tuple) else (result, "")
         try:
-            tight = self._lay_out(fig)
-            self._png = figure_png(fig, tight=tight)
+            self._lay_out(fig)
+            # Laid out already: no cropping, which would cost one more drawing pass.
+            self._png = figure_png(fig, tight=False)
         finally:
             plt.close(fig)
         self.renders += 1
@@ -135,10 +138,13 @@ class FigureDemo:
             outputs.append(text_output(text if text.endswith("\n") else text + "\n"))
         self.output.outputs = tuple(outputs)
 
-    def _lay_out(self, fig: Figure) -> bool:
-        """Lay ``fig`` out, reusing a known layout; True if it still needs a tight bounding box."""
-        if self.layout_key is None or fig.get_layout_engine() is not None:
-            return True
+    def _lay_out(self, fig: Figure) -> None:
+        """Lay ``fig`` out (reusing a known layout), so that all of it lies inside the figure."""
+        if fig.get_layout_engine() is not None:
+            return
+        if self.layout_key is None:
+            fig.tight_layout()
+            return
         key = self.layout_key(**self.values)
         if key in self._layouts:
             fig.subplots_adjust(**self._layouts[key])
@@ -147,7 +153,6 @@ class FigureDemo:
             pars = fig.subplotpars
             self._layouts[key] = {k: getattr(pars, k) for k in ("left", "right", "bottom", "top",
                                                                  "wspace", "hspace")}
-        return False
 
     def _enable(self) -> None:
         if self.active is not None:
@@ -172,6 +177,8 @@ class FigureDemo:
 def wrap_code(text: str, width: int = CODE_WIDTH) -> str:
     """Break lines longer than ``width`` after the commas of their call, never inside a token.
 
+    A line that is not a call (prose) is wrapped between words instead.
+
     An output area wraps a long line wherever the width runs out, often in the
     middle of a number or a name (the classic notebook front end of Colab's
     ipywidgets 7.7 is narrower than JupyterLab's). Continuation lines are
@@ -183,6 +190,9 @@ def wrap_code(text: str, width: int = CODE_WIDTH) -> str:
     """
     out = []
     for line in text.split("\n"):
+        if len(line) > width and not re.match(r"\s*[\w.]+\(", line):  # prose: wrap between words
+            out += textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
+            continue
         indent = " " * (line.find("(") + 1)
         while len(line) > width and ", " in line[:width]:
             cut = line[:width].rindex(", ") + 1
@@ -428,7 +438,6 @@ def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=Non
                                end_lr=end_lr, num_iters=num_iters, smooth=smooth, progress=False)
         fig = Figure(figsize=(7, 3.8))
         result.plot(ax=fig.add_subplot())
-        fig.tight_layout()
         found = ", ".join(f"{k} {v:.2g}" for k, v in result.suggestions().items()) or "none"
         return fig, f"suggestions: {found}"
 
@@ -486,14 +495,15 @@ def cyclical_demo(base_lr: float = 1e-3, max_lr: float = 0.1) -> FigureDemo:
         ax_m.set(xlabel="step (scheduler.step() calls, one per batch)", ylabel="momentum")
         for ax in (ax_lr, ax_m):
             ax.grid(alpha=0.3)
-        fig.tight_layout()
         return fig, code
 
     def active(mode, **_):
         only = {"exp_range": {"gamma"}, "one-cycle": {"pct_start"}}.get(mode, set())
         return {"mode", "base_lr", "max_lr", "step_size_up", "cycles"} | only
 
-    return FigureDemo(render, controls, title="Cyclical learning rates", active=active)
+    # The y labels' width follows max_lr (and the titles the mode); the other sliders move data.
+    return FigureDemo(render, controls, title="Cyclical learning rates", active=active,
+                      layout_key=lambda mode, max_lr, **_: (mode, f"{max_lr:.1g}"))
 
 
 _WARMUP_OPTIMIZERS = ("Adam", "RAdam")
@@ -600,7 +610,6 @@ def warmup_demo(peak_lr: float = 0.1, warmup_pct: int = 10, *, optimizer: str = 
         for ax in (ax_lr, ax_loss):
             ax.grid(alpha=0.3)
         legend_outside(ax_loss)
-        fig.tight_layout()
         return fig, text
 
     controls = {

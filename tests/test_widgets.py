@@ -237,3 +237,12 @@ def test_a_slider_is_enabled_exactly_when_it_changes_the_figure(name):
             ever_enabled |= {key} - ({key} if slider.disabled else set())
             slider.value = value
     assert ever_enabled == sliders, f"{name}: sliders never enabled: {sorted(sliders - ever_enabled)}"
+
+
+def test_prose_under_a_demo_wraps_between_words_without_a_hanging_indent():
+    prose = ("audit.compare: step 0: planned lr 0, applied 0.025 (is scheduler.step() called before "
+             "optimizer.step()? the plan is ahead by one step from the start)")
+    wrapped = widgets.wrap_code(prose)
+    lines = wrapped.splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= widgets.CODE_WIDTH
+    assert " ".join(lines) == prose and not any(line.startswith(" ") for line in lines)
