@@ -268,7 +268,7 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
     >>> demo.set(lr=0.21).renders
     2
     """
-    from .plots import plot_quadratic_paths
+    from .plots import plot_quadratic_paths, update_quadratic_path
     from .quadratic import quadratic_gd, quadratic_loss
 
     lam = np.asarray(eigenvalues, dtype=float)
@@ -286,9 +286,14 @@ def lr_trajectory_demo(eigenvalues=(1.0, 10.0), *, lr: float = 0.15, steps: int 
     losses = losses[np.isfinite(losses) & (losses > 0)]
     ylim = (losses.min() / 3, losses.max() * 3)
 
+    drawn: list = []  # one figure, redrawn in place: its text is laid out only once
+
     def render(lr):
+        if drawn:
+            return update_quadratic_path(drawn[0], lam, lr, steps=steps, start=start)
         fig = plot_quadratic_paths(lam, lr, steps=steps, start=start, layout=False)
         fig.axes[-1].set_ylim(*ylim)
+        drawn.append(fig)
         return fig
 
     # Only the data move with the slider: one layout serves every learning rate.
