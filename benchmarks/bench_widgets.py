@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from browser_driver import (browser_page, close_lab_notebooks, exercise_demos, jupyter_lab,  # noqa: E402
-                            open_lab_notebook, run_all_lab)
+from browser_driver import (browser_page, close_lab_notebooks, copy_without_outputs,  # noqa: E402
+                            exercise_demos, jupyter_lab, open_lab_notebook, run_all_lab)
 from generate_notebooks import assignment_ids  # noqa: E402
 
 # Demos that train a model on every move (the others only redraw), by title.
@@ -33,23 +33,12 @@ TRAINING = ("LR range test", "Warmup on the digits MLP")
 TARGET_MS = {"redraw": 250, "training": 1500}
 
 
-def fresh_copy(src: Path, dst: Path) -> None:
-    import nbformat
-
-    nb = nbformat.read(src, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dst)
-
-
 def measure(ids: list[str], repeats: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for aid in ids:
-            fresh_copy(ROOT / "solutions" / aid / f"{aid}.ipynb", tmp / "root" / aid / f"{aid}.ipynb")
+            copy_without_outputs(ROOT / "solutions" / aid / f"{aid}.ipynb", tmp / "root" / aid / f"{aid}.ipynb")
         with jupyter_lab(tmp / "root", tmp) as url, browser_page() as page:
             if page is None:
                 sys.exit("Chromium is not installed (Debian: apt-get install chromium)")

@@ -49,6 +49,17 @@ def tool_env() -> dict:
     return env
 
 
+@pytest.fixture(scope="module")
+def chromium_page():
+    """A page in headless Chromium for a module's browser tests (skipped without Chromium)."""
+    from browser_driver import browser_page
+
+    with browser_page() as page:
+        if page is None:
+            pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+        yield page
+
+
 @pytest.fixture(params=ASSIGNMENTS)
 def assignment(request) -> str:
     return request.param

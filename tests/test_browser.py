@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 
-from browser_driver import (LAB_ERRORS, answer_quick_checks, browser_page, close_lab_notebooks, demos,
+from browser_driver import (LAB_ERRORS, answer_quick_checks, close_lab_notebooks, copy_without_outputs, demos,
                             exercise_demos, jupyter_lab, open_lab_notebook, page_text_problems, run_all_lab)
 from conftest import ASSIGNMENTS, ROOT, read, solution_path, tool_env
 
 pytestmark = pytest.mark.slow
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
-
-def fresh_copy(src, dst) -> None:
-    nb = read(src)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dst)
 
 
 def expected_widgets(aid: str) -> tuple[int, int]:
@@ -49,19 +39,16 @@ def expected_widgets(aid: str) -> tuple[int, int]:
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     for aid in ASSIGNMENTS:
-        fresh_copy(solution_path(aid), tmp / "root" / "solutions" / aid / f"{aid}.ipynb")
-    fresh_copy(ROOT / "notebooks" / "00_start_here" / "00_start_here.ipynb",
+        copy_without_outputs(solution_path(aid), tmp / "root" / "solutions" / aid / f"{aid}.ipynb")
+    copy_without_outputs(ROOT / "notebooks" / "00_start_here" / "00_start_here.ipynb",
                tmp / "root" / "notebooks" / "00_start_here" / "00_start_here.ipynb")
     with jupyter_lab(tmp / "root", tmp, env=tool_env()) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def page(lab):
-    with browser_page() as page:
-        if page is None:
-            pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-        yield page
+def page(lab, chromium_page):
+    return chromium_page
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)

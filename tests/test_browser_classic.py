@@ -35,15 +35,13 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import venv
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from browser_driver import browser_page, free_port, serve, wait_http
+from browser_driver import copy_without_outputs, free_port, serve, wait_http
 from conftest import ASSIGNMENTS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -116,12 +114,7 @@ def _fresh_copy(dest: Path) -> Path:
     shutil.copytree(ROOT / "solutions", dest,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     for path in dest.glob("*/*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        nb.metadata.pop("widgets", None)  # no saved widget state either
-        nbformat.write(nb, path)
+        copy_without_outputs(path, path)
     return dest
 
 
@@ -176,11 +169,8 @@ def classic(colab_python, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(classic):
-    with browser_page() as page:
-        if page is None:
-            pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-        yield page
+def browser(classic, chromium_page):
+    return chromium_page
 
 
 # --------------------------------------------------------------------------- page scripts

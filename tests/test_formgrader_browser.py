@@ -81,23 +81,22 @@ class Instructor:
             pass  # fail outside the except block: the message, without Playwright's traceback
         self.fail(f"{what}: not shown")
 
+    def within(self, wait, failure: str) -> None:
+        """Run ``wait(timeout_ms)``; on a timeout, fail with ``failure`` (without Playwright's traceback)."""
+        try:
+            wait(WAIT_S * 1000)
+            return
+        except sync_api.TimeoutError:
+            pass
+        self.fail(failure)
+
     def follow(self, locator, what: str, url: str) -> None:
         """Click a link of the formgrader and wait until its page is the one at ``url`` (a glob)."""
         self.see(locator, what).click()
-        try:
-            self.frame.wait_for_url(url, timeout=WAIT_S * 1000)
-            return
-        except sync_api.TimeoutError:
-            pass
-        self.fail(f"{what} did not lead to {url}")
+        self.within(lambda ms: self.frame.wait_for_url(url, timeout=ms), f"{what} did not lead to {url}")
 
     def wait_for(self, js: str, what: str) -> None:
-        try:
-            self.frame.wait_for_function(js, timeout=WAIT_S * 1000)
-            return
-        except sync_api.TimeoutError:
-            pass
-        self.fail(f"{what}: never happened")
+        self.within(lambda ms: self.frame.wait_for_function(js, timeout=ms), f"{what}: never happened")
 
     def saved(self, kind: str, action) -> dict:
         """Run ``action`` (a key press) and return the JSON of the PUT that saves the grade or comment."""

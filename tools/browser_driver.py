@@ -83,6 +83,21 @@ def serve(args: list[str], *, cwd: Path, env: dict | None = None, log: Path | No
             out.close()
 
 
+def copy_without_outputs(src: Path, dst: Path) -> Path:
+    """Copy a notebook with every output, execution count and saved widget state cleared,
+    so that whatever a browser shows of it was produced in that run."""
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dst)
+    return dst
+
+
 def tool_env() -> dict:
     """Environment for command-line tools of this Python (jupyter, nbgrader)."""
     env = dict(os.environ)
