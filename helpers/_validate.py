@@ -10,9 +10,24 @@ import math
 import numbers
 from typing import Iterable
 
+import numpy as np
+
+# Checked first: an isinstance test against the abstract numbers.Real/Integral is
+# several times slower, and schedules are evaluated step by step in live demos.
+_REALS = (int, float, np.integer, np.floating)
+_INTEGERS = (int, np.integer)
+
 
 def _is_number(value) -> bool:
+    if isinstance(value, _REALS):
+        return not isinstance(value, bool)
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_integer(value) -> bool:
+    if isinstance(value, _INTEGERS):
+        return not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def number(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
@@ -41,7 +56,7 @@ def non_negative(name: str, value) -> float:
 
 def integer(name: str, value, *, low=None, high=None) -> int:
     """Return ``int(value)`` if it is an integer (``bool`` excluded) in ``[low, high]``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+    if not _is_integer(value):
         raise ValueError(f"{name} must be an integer{_range(low, high)}, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be an integer{_range(low, high)}, got {value!r}")

@@ -20,6 +20,8 @@ The ready-made demos of the course are built with the factories below
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 import textwrap
 from typing import Callable, Mapping
@@ -123,6 +125,10 @@ class FigureDemo:
         return self
 
     def _draw(self) -> None:
+        with _collector_paused():
+            self._draw_now()
+
+    def _draw_now(self) -> None:
         result = self.render(**self.values)
         fig, text = result if isinstance(result, tuple) else (result, "")
         try:
@@ -172,6 +178,25 @@ class FigureDemo:
         if self._text:
             text += "\n" + self._text
         return widget_bundle(self.widget, {"image/png": self._png}, text)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Hold Python's cyclic garbage collector while a figure is drawn and sent.
+
+    Drawing allocates thousands of small objects, which triggers collections; in a
+    kernel that holds a few hundred thousand objects (a trained model, a range test)
+    a full one takes 100-200 ms. Paused, the collection runs after the new figure
+    has left for the browser instead of in the middle of the redraw.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def wrap_code(text: str, width: int = CODE_WIDTH) -> str:

@@ -11,6 +11,7 @@ import math
 import pickle
 import random
 
+import numpy as np
 import pytest
 import torch
 import transformers
@@ -541,6 +542,13 @@ INVALID = [
     (S.step_lr, dict(step=-1, base_lr=0.1, step_size=3), "step"),
     (S.step_lr, dict(step=1.5, base_lr=0.1, step_size=3), "step"),
     (S.step_lr, dict(step=True, base_lr=0.1, step_size=3), "step"),
+    # NumPy scalars take the validators' fast path: the same rules must hold there.
+    (S.step_lr, dict(step=np.bool_(True), base_lr=0.1, step_size=3), "step"),
+    (S.step_lr, dict(step=np.float64(2.0), base_lr=0.1, step_size=3), "step"),
+    (S.step_lr, dict(step=np.int64(-1), base_lr=0.1, step_size=3), "step"),
+    (S.step_lr, dict(step=0, base_lr=np.float32("nan"), step_size=3), "base_lr"),
+    (S.step_lr, dict(step=0, base_lr=np.float64(0.0), step_size=3), "base_lr"),
+    (S.step_lr, dict(step=0, base_lr=False, step_size=3), "base_lr"),
     (S.step_lr, dict(step=0, base_lr=0.1, step_size=0), "step_size"),
     (S.step_lr, dict(step=0, base_lr=0.1, step_size=3, gamma=0.0), "gamma"),
     (S.step_lr, dict(step=0, base_lr=float("nan"), step_size=3), "base_lr"),

@@ -246,3 +246,73 @@ def test_prose_under_a_demo_wraps_between_words_without_a_hanging_indent():
     lines = wrapped.splitlines()
     assert len(lines) > 1 and max(map(len, lines)) <= widgets.CODE_WIDTH
     assert " ".join(lines) == prose and not any(line.startswith(" ") for line in lines)
+
+
+def test_a_laid_out_figure_is_drawn_once_with_the_pixels_savefig_gives():
+    import io
+
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from helpers._display import figure_png
+
+    fig = Figure(figsize=(5, 3), dpi=72)  # a dpi of its own: the PNG is still drawn at 100
+    ax = fig.add_subplot(xscale="log")
+    ax.plot([1e-3, 1e-1, 10], [3, 1, 2], label="$\\eta$ (mathtext)")
+    ax.legend()
+    fig.tight_layout()  # leaves a placeholder layout engine, which makes savefig draw twice
+    reference = io.BytesIO()
+    fig.savefig(reference, format="png", dpi=100)
+    draws = []
+    fig.canvas.mpl_connect("draw_event", draws.append)
+    png = base64.b64decode(figure_png(fig, tight=False))
+    assert len(draws) == 1, "the figure must be drawn exactly once"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), np.asarray(Image.open(reference)))
+    assert fig.dpi == 72
+    # Redrawn in place, the figure keeps its Agg canvas (and the renderer's text cache).
+    assert isinstance(fig.canvas, FigureCanvasAgg)
+    # A pyplot figure keeps the canvas its backend gave it.
+    managed = plt.figure()
+    canvas = managed.canvas
+    figure_png(managed, tight=False)
+    assert managed.canvas is canvas
+    plt.close(managed)
+
+
+def test_a_figure_with_a_layout_engine_is_still_laid_out_by_it():
+    from matplotlib.figure import Figure
+
+    from helpers._display import figure_png
+
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    fig.add_subplot().set_ylabel("loss", fontsize=30)
+    figure_png(fig, tight=False)
+    assert fig.axes[0].get_position().x0 > 0.15, "constrained layout must make room for the label"
+
+
+def test_the_garbage_collector_is_paused_while_a_demo_draws_and_restored_after():
+    import gc
+
+    from matplotlib.figure import Figure
+
+    seen = []
+
+    def render(lr):
+        seen.append(gc.isenabled())
+        fig = Figure(figsize=(2, 2))
+        fig.add_subplot().plot([0, lr])
+        return fig
+
+    assert gc.isenabled()
+    demo = widgets.FigureDemo(render, {"lr": widgets.W.FloatSlider(value=0.5)}, layout_key=lambda lr: None)
+    demo.set(lr=0.7)
+    assert seen == [False, False] and gc.isenabled()
+
+    def broken(lr):
+        raise ValueError("lr too large")
+
+    demo.render = broken
+    demo.set(lr=0.9)  # shown as "Cannot draw", and the collector must come back
+    assert gc.isenabled()
