@@ -38,7 +38,8 @@ from .plots import SCHEDULE_COLORS, color_for, legend_outside
 CODE_WIDTH = 78  # characters that fit one line of the narrowest output area (classic notebook)
 
 __all__ = ["FigureDemo", "log_slider", "widget_check_demo", "lr_trajectory_demo",
-           "schedule_explorer", "range_test_demo", "cyclical_demo", "warmup_demo"]
+           "schedule_explorer", "range_test_demo", "cyclical_demo", "warmup_demo",
+           "branched_sweep_demo"]
 
 
 class FigureDemo:
@@ -649,3 +650,100 @@ def warmup_demo(peak_lr: float = 0.1, warmup_pct: int = 10, *, optimizer: str = 
         "compare": W.Checkbox(value=True, description="compare with no warmup"),
     }
     return FigureDemo(render, controls, title="Warmup on the digits MLP: schedule and training loss")
+
+
+def branched_sweep_demo(peak_lr: float = 0.02, warmup_steps: int = 20, *, min_lr_ratio: float = 0.1,
+                        max_budgets: int = 8) -> FigureDemo:
+    """Plan a branched WSD sweep: one stable run, a cooldown per budget, and what it saves.
+
+    Sliders: the longest budget (100-2000 steps), how many evenly spaced budgets
+    (``longest * k / n``), the cooldown's share of each budget (5-60 %, rounded to whole
+    steps, at least one) and its shape. The left panel draws the stable run (warmup,
+    then ``peak_lr``), each budget's cooldown branched off it (:func:`wsd_branch_lr`)
+    and, dashed, the warmup + cosine run each budget would need otherwise (decaying to
+    ``min_lr_ratio * peak_lr``). The right panel compares the cost in training steps:
+    the stable run up to its last branch plus every cooldown, against the sum of the
+    budgets. A cooldown that would start inside the warmup is explained, not drawn.
+
+    Parameters
+    ----------
+    peak_lr : float > 0
+        LR of the stable phase and peak of the cosine runs.
+    warmup_steps : int in [0, 95]
+        Warmup of every run (shorter than the shortest cooldown branch possible).
+    min_lr_ratio : float in [0, 1]
+        Final LR of the cosine runs, as a fraction of ``peak_lr``.
+    max_budgets : int in [1, 12]
+        Largest number of budgets the slider offers.
+
+    Examples
+    --------
+    >>> demo = branched_sweep_demo().set(longest=400, n_budgets=2)
+    >>> print(demo.output.outputs[1]["text"], end="")
+    WSD sweep: 440 steps; one cosine run per budget: 600 steps
+    """
+    from .schedules import _WSD_SHAPES, linear_warmup_lr, warmup_cosine_lr, wsd_branch_lr
+
+    peak_lr = _validate.positive("peak_lr", peak_lr)
+    warmup_steps = _validate.integer("warmup_steps", warmup_steps, low=0, high=95)
+    min_lr_ratio = _validate.number("min_lr_ratio", min_lr_ratio, low=0, high=1)
+    max_budgets = _validate.integer("max_budgets", max_budgets, low=1, high=12)
+    controls = {
+        "longest": _int_slider("longest budget", 300, 100, 2000, 50),
+        "n_budgets": _int_slider("budgets", min(3, max_budgets), 1, max_budgets),
+        "cooldown_pct": _int_slider("cooldown %", 20, 5, 60, 5),
+        "shape": W.Dropdown(options=list(_WSD_SHAPES), value="linear", description="shape"),
+    }
+
+    # One figure, built once and moved on every change: a new figure would rebuild every
+    # tick and label, which costs more than drawing it.
+    fig = Figure(figsize=(11, 3.4))
+    ax, ax_cost = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
+    stable, = ax.plot([], [], color=color_for("constant"), lw=1, label="stable run")
+    cosines = [ax.plot([], [], color=color_for("cosine"), ls="--", lw=0.8,
+                       label=None if i else "cosine runs")[0] for i in range(max_budgets)]
+    cooldowns = [ax.plot([], [], color=color_for("wsd"), lw=2,
+                         label=None if i else "WSD cooldowns")[0] for i in range(max_budgets)]
+    ax.set(xlabel="step", ylabel="learning rate", ylim=(-0.05 * peak_lr, 1.05 * peak_lr))
+    legend_outside(ax)
+    bars = ax_cost.bar(["WSD sweep", "cosine runs"], [1, 1], color=[color_for("wsd"), color_for("cosine")])
+    ax_cost.set(ylabel="training steps", title="cost of the sweep")
+
+    def plan(longest, n_budgets, cooldown_pct):
+        budgets = [round(longest * (i + 1) / n_budgets) for i in range(n_budgets)]
+        return {b: (b - c, c) for b in budgets for c in [max(1, round(cooldown_pct / 100 * b))]}
+
+    def cost_top(longest, n_budgets, **_):
+        return 1.08 * sum(plan(longest, n_budgets, 100))  # the cosine runs always cost more
+
+    def render(longest, n_budgets, cooldown_pct, shape):
+        branches = plan(longest, n_budgets, cooldown_pct)
+        first, (branch, _) = next(iter(branches.items()))
+        if branch < warmup_steps:
+            raise ValueError(f"a cooldown of {cooldown_pct}% of {first} steps would start inside "
+                             f"the warmup of {warmup_steps} steps")
+        s = np.arange(longest + 1)
+        stable.set_data(s, [linear_warmup_lr(t, peak_lr, warmup_steps) for t in s])
+        for i, (cosine, cooldown) in enumerate(zip(cosines, cooldowns)):
+            if i >= len(branches):
+                cosine.set_data([], [])
+                cooldown.set_data([], [])
+                continue
+            budget, (branch, length) = list(branches.items())[i]
+            t = np.arange(budget + 1)
+            cosine.set_data(t, [warmup_cosine_lr(u, peak_lr, warmup_steps, budget, min_lr_ratio * peak_lr)
+                                for u in t])
+            t = np.arange(branch, budget + 1)
+            cooldown.set_data(t, [wsd_branch_lr(u, peak_lr, warmup_steps, branch, length, decay_type=shape)
+                                  for u in t])
+        ax.set_xlim(-0.05 * longest, 1.05 * longest)
+        ax.set_title(f"budgets {list(branches)}")
+        costs = (max(b for b, _ in branches.values()) + sum(c for _, c in branches.values()), sum(branches))
+        for bar, steps in zip(bars, costs):
+            bar.set_height(steps)
+        ax_cost.set_ylim(0, cost_top(longest, n_budgets))
+        return fig, f"WSD sweep: {costs[0]} steps; one cosine run per budget: {costs[1]} steps"
+
+    return FigureDemo(render, controls, title="Plan a branched sweep",
+                      # Only the cost axis' labels change the margins, with their digits.
+                      layout_key=lambda **values: len(f"{cost_top(**values):.0f}"))

@@ -25,6 +25,7 @@ DEMOS = {
     "range_test_demo": dict(num_iters=30, smooth=0.5),
     "cyclical_demo": dict(mode="one-cycle", cycles=2),
     "warmup_demo": dict(warmup_pct=20, optimizer="RAdam"),
+    "branched_sweep_demo": dict(n_budgets=5, cooldown_pct=30, shape="1-sqrt"),
 }
 
 
@@ -316,3 +317,40 @@ def test_the_garbage_collector_is_paused_while_a_demo_draws_and_restored_after()
     demo.render = broken
     demo.set(lr=0.9)  # shown as "Cannot draw", and the collector must come back
     assert gc.isenabled()
+
+
+def test_the_branched_sweep_demo_draws_the_schedules_and_costs_of_its_plan_in_one_figure():
+    from helpers.schedules import linear_warmup_lr, warmup_cosine_lr, wsd_branch_lr
+
+    figures = []
+    demo = widgets.branched_sweep_demo(peak_lr=0.05, warmup_steps=10, min_lr_ratio=0.2)
+    render = demo.render
+    demo.render = lambda **v: figures.append(render(**v)[0]) or (figures[-1], "")
+    demo.set(longest=500, n_budgets=3, cooldown_pct=20, shape="cosine")
+    demo.set(n_budgets=2)  # fewer budgets: the lines of the third must disappear
+    fig = figures[-1]
+    assert all(f is fig for f in figures), "the demo must redraw one figure in place"
+    ax, ax_cost = fig.axes
+    budgets, lines = [250, 500], [line for line in ax.get_lines() if len(line.get_xdata())]
+    assert len(lines) == 1 + 2 * len(budgets), "the stable run, one cosine run and one cooldown per budget"
+    stable, *rest = lines
+    assert np.allclose(stable.get_ydata(), [linear_warmup_lr(t, 0.05, 10) for t in range(501)])
+    for budget, cosine, cooldown in zip(budgets, rest[:2], rest[2:]):
+        assert np.allclose(cosine.get_ydata(), [warmup_cosine_lr(t, 0.05, 10, budget, 0.01) for t in range(budget + 1)])
+        branch = budget - round(0.2 * budget)
+        assert list(cooldown.get_xdata()) == list(range(branch, budget + 1))
+        assert np.allclose(cooldown.get_ydata(), [wsd_branch_lr(t, 0.05, 10, branch, budget - branch,
+                                                                decay_type="cosine") for t in range(branch, budget + 1)])
+    # Stable run to the last branch (400) plus both cooldowns (50 + 100), against 250 + 500.
+    assert [bar.get_height() for bar in ax_cost.patches] == [550, 750]
+    assert ax.get_title() == "budgets [250, 500]"
+    assert ax_cost.get_ylim()[1] > 750 and ax.get_xlim()[1] > 500
+
+
+def test_the_branched_sweep_demo_explains_a_cooldown_inside_the_warmup_and_validates():
+    demo = widgets.branched_sweep_demo(warmup_steps=20).set(longest=100, n_budgets=8, cooldown_pct=5)
+    assert "inside the warmup of 20 steps" in demo.output.outputs[0]["text"]
+    for kwargs, name in [(dict(peak_lr=0), "peak_lr"), (dict(warmup_steps=96), "warmup_steps"),
+                         (dict(min_lr_ratio=1.5), "min_lr_ratio"), (dict(max_budgets=0), "max_budgets")]:
+        with pytest.raises(ValueError, match=name):
+            widgets.branched_sweep_demo(**kwargs)
