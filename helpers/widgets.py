@@ -69,6 +69,16 @@ class FigureDemo:
         values``; the others are disabled (greyed out) until they matter, e.g. a
         parameter of a schedule that is not selected. By default all are enabled.
 
+    Notes
+    -----
+    A redraw should take well under 250 ms to feel live. Nearly all of it is spent in the
+    kernel drawing the figure; building a new figure costs about as much again (every tick
+    and label is created anew), so a demo that redraws often builds its figure once and
+    moves its artists in ``render`` (``line.set_data``, ``ax.set_xlim`` ...), as
+    :func:`branched_sweep_demo` and :func:`lr_trajectory_demo` do. Give a ``layout_key``,
+    and label log axes with :func:`helpers.plots.powers_of_ten` (mathtext is parsed anew
+    on every draw). The garbage collector is paused while a figure is drawn and sent.
+
     Attributes
     ----------
     widget : ipywidgets.VBox
