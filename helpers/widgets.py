@@ -719,27 +719,26 @@ def branched_sweep_demo(peak_lr: float = 0.02, warmup_steps: int = 20, *, min_lr
     bars = ax_cost.bar(["WSD sweep", "cosine runs"], [1, 1], color=[color_for("wsd"), color_for("cosine")])
     ax_cost.set(ylabel="training steps", title="cost of the sweep")
 
-    def plan(longest, n_budgets, cooldown_pct):
-        budgets = [round(longest * (i + 1) / n_budgets) for i in range(n_budgets)]
-        return {b: (b - c, c) for b in budgets for c in [max(1, round(cooldown_pct / 100 * b))]}
+    def budgets_of(longest, n_budgets):
+        return [round(longest * (i + 1) / n_budgets) for i in range(n_budgets)]
 
     def cost_top(longest, n_budgets, **_):
-        return 1.08 * sum(plan(longest, n_budgets, 100))  # the cosine runs always cost more
+        return 1.08 * sum(budgets_of(longest, n_budgets))  # the cosine runs never cost less
 
     def render(longest, n_budgets, cooldown_pct, shape):
-        branches = plan(longest, n_budgets, cooldown_pct)
-        first, (branch, _) = next(iter(branches.items()))
+        branches = {}  # budget -> (branch step, cooldown steps)
+        for budget in budgets_of(longest, n_budgets):
+            length = max(1, round(cooldown_pct / 100 * budget))
+            branches[budget] = (budget - length, length)
+        first, (branch, _) = next(iter(branches.items()))  # the smallest budget branches first
         if branch < warmup_steps:
             raise ValueError(f"a cooldown of {cooldown_pct}% of {first} steps would start inside "
                              f"the warmup of {warmup_steps} steps")
         s = np.arange(longest + 1)
         stable.set_data(s, [linear_warmup_lr(t, peak_lr, warmup_steps) for t in s])
-        for i, (cosine, cooldown) in enumerate(zip(cosines, cooldowns)):
-            if i >= len(branches):
-                cosine.set_data([], [])
-                cooldown.set_data([], [])
-                continue
-            budget, (branch, length) = list(branches.items())[i]
+        for line in cosines + cooldowns:  # budgets no longer chosen disappear
+            line.set_data([], [])
+        for (budget, (branch, length)), cosine, cooldown in zip(branches.items(), cosines, cooldowns):
             t = np.arange(budget + 1)
             cosine.set_data(t, [warmup_cosine_lr(u, peak_lr, warmup_steps, budget, min_lr_ratio * peak_lr)
                                 for u in t])
