@@ -38,34 +38,15 @@ from sqlalchemy.exc import SAWarning  # noqa: E402
 
 warnings.filterwarnings("ignore", category=SAWarning)
 
-# Feedback without hidden tests. nbgrader's feedback HTML shows each test cell as it
-# ran, hidden tests included, so one cohort's feedback would publish them. This
-# preprocessor replaces the hidden region of every test cell by a one-line note and
-# shortens the traceback of a failing test to its last line (the assertion's message),
-# which is what a learner needs; the learner's own cells and outputs stay as they are.
-import re  # noqa: E402
+# The course's grading code lives in tools/ (next to this file): the sandbox every
+# submission's kernel runs in (tools/grading_sandbox.py) and the feedback filter that
+# keeps hidden tests out of what learners get back (tools/grading_feedback.py).
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor  # noqa: E402
-from nbgrader.preprocessors import GetGrades  # noqa: E402
-from traitlets import Bool  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+from grading_feedback import configure_feedback  # noqa: E402
+from grading_sandbox import configure_sandbox  # noqa: E402
 
-HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.M | re.S)
-HIDDEN_NOTE = "# (hidden tests ran here; they are not shown)"
-
-
-class HideHiddenTests(Preprocessor):
-    """Blank the hidden tests of every autograded test cell in the feedback."""
-
-    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
-
-    def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
-        return cell, resources
-
-
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+configure_sandbox(c)
+configure_feedback(c)

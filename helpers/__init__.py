@@ -9,14 +9,14 @@ descent on quadratics), ``feedback`` (checking an exercise against a reference),
 ``audit`` (recording and checking the LRs an optimizer applied) and ``distributed``
 (a multi-process data-parallel run with the gloo backend, on the CPU).
 """
-from .evidence import seed_range, seed_shift, seeds, verdict
+from .evidence import margin_above, margin_below, seed_range, seed_shift, seeds, verdict
 from .utils import environment_report, get_device, seed_everything
 
 __version__ = "0.1.0"
 REPOSITORY = "https://github.com/lr-course/learning-rate-strategies"
 
 __all__ = ["environment_report", "get_device", "seed_everything", "setup", "seeds", "seed_range",
-           "seed_shift", "verdict", "REPOSITORY"]
+           "seed_shift", "verdict", "margin_below", "margin_above", "REPOSITORY"]
 
 
 def setup(seed: int = 0):

@@ -135,6 +135,7 @@ class Course:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "nbgrader_config.py", root)
+        shutil.copytree(ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "solutions", root / "solutions")
         self.graded: set[str] = set()
         self.broken: dict | None = None
