@@ -1,7 +1,9 @@
 """Re-run the solution notebooks on shifted seeds and compare what their prose relies on.
 
-    python3 course.py seedcheck                  # every notebook, seed shifts 1 and 2
-    python3 course.py seedcheck 01 03 --shifts 3 # notebooks 01 and 03, shift 3 only
+    python3 course.py seedcheck                          # every notebook, seed shifts 1 and 2
+    python3 course.py seedcheck 01 03 --shifts 3         # notebooks 01 and 03, shift 3 only
+    python3 course.py seedcheck 05 --shifts 0-19         # shifts 0 to 19, two runs at a time
+    python3 course.py seedcheck 05 --shifts 0-9 12 --workers 1
 
 A learner re-runs a notebook on another CPU, where chaotic training runs end
 differently. So every claim about training is backed by a verdict line
@@ -13,18 +15,27 @@ notebook with ``LR_COURSE_SEED_SHIFT`` set, which moves every seed set. It repor
   precision) but a shifted run does not (the prose quotes a seed-dependent number);
 * a cell marked ``# NBVAL_CHECK_OUTPUT`` whose output changes with the seed (nbval
   would compare raw training numbers exactly), or a verdict printed by a cell
-  that is not marked (nbval would not check it).
+  that is not marked (nbval would not check it);
+
+and then, per notebook, one row per verdict: on how many shifts it held, and its worst
+margin (how far the measured quantity stayed from its threshold, as a fraction of the
+threshold, at the worst shift; see ``helpers.margin_below``), read from the verdict log
+each run writes (``LR_COURSE_VERDICT_LOG``). "—" marks a verdict that gives no margin.
 
 Exit status 0 when nothing is reported.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import re
+import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -32,11 +43,53 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIFT_ENV = "LR_COURSE_SEED_SHIFT"
+LOG_ENV = "LR_COURSE_VERDICT_LOG"
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 VERDICT = "verdict: "
+THIN = 0.05  # a margin below 5 % of the threshold is room a fresh seed may well take away
 # Numbers worth checking: with a decimal point, a percent sign or an exponent. Plain
 # integers (epochs, seeds, layer sizes) are set by the code, not measured.
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?%|\d+(?:\.\d+)?e[-+−]?\d+|\d+\.\d+)(?![\w%])")
+
+
+def parse_shifts(tokens: list[str] | str) -> list[int]:
+    """Seed shifts from ``"0-19"``, ``"3 4 5"``, ``"0-4 7,9"`` (ranges inclusive), sorted, once each.
+
+    >>> parse_shifts(["0-3", "7", "2"])
+    [0, 1, 2, 3, 7]
+    """
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    shifts: set[int] = set()
+    for token in (t for chunk in tokens for t in re.split(r"[\s,]+", chunk.strip()) if t):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", token)
+        if not match:
+            raise ValueError(f"shifts must be integers >= 0 or ranges such as 0-19, got {token!r}")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            raise ValueError(f"a shift range must run upwards (such as 0-19), got {token!r}")
+        shifts.update(range(low, high + 1))
+    if not shifts:
+        raise ValueError("shifts must name at least one shift, got none")
+    return sorted(shifts)
+
+
+def format_shifts(shifts: list[int]) -> str:
+    """The inverse of :func:`parse_shifts`: ``[0, 1, 2, 3, 7]`` -> ``"0-3 7"``.
+
+    >>> format_shifts([0, 1, 2, 3, 7])
+    '0-3 7'
+    """
+    parts, shifts = [], sorted(set(shifts))
+    i = 0
+    while i < len(shifts):
+        j = i
+        while j + 1 < len(shifts) and shifts[j + 1] == shifts[j] + 1:
+            j += 1
+        parts.append(str(shifts[i]) if i == j else f"{shifts[i]}-{shifts[j]}")
+        i = j + 1
+    return " ".join(parts)
 
 
 def cell_text(cell) -> str:
@@ -57,6 +110,51 @@ def cell_text(cell) -> str:
 def verdict_lines(nb) -> list[str]:
     return [line for cell in nb.cells if cell.cell_type == "code"
             for line in cell_text(cell).splitlines() if line.startswith(VERDICT)]
+
+
+def printed_verdicts(nb) -> list[dict]:
+    """Every verdict line a notebook printed: ``{"cell", "claim", "holds"}`` in print order.
+
+    ``claim`` is the line between ``verdict: `` and the final ``: True``/``: False`` (with
+    its "(on all n seeds)"), so it matches the ``claim`` of the verdict log.
+    """
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for line in cell_text(cell).splitlines():
+            if line.startswith(VERDICT):
+                claim, _, result = line[len(VERDICT):].rpartition(": ")
+                if not claim:  # not the verdict() format: keep the whole line as the claim
+                    claim, result = line[len(VERDICT):], ""
+                found.append({"cell": index, "claim": claim, "holds": result.strip() == "True"})
+    return found
+
+
+def read_log(path: Path | str) -> list[dict]:
+    """The JSON lines ``helpers.verdict`` appended to ``LR_COURSE_VERDICT_LOG`` (none if absent)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def attach_margins(verdicts: list[dict], log: list[dict]) -> list[dict]:
+    """``verdicts`` (from :func:`printed_verdicts`) with the margin each one logged.
+
+    Log entries are matched to printed lines in order, by claim and result; a printed
+    verdict with no log entry (not printed by ``helpers.verdict``) gets margin None.
+    """
+    out, start = [], 0
+    for v in verdicts:
+        margin = None
+        for j in range(start, len(log)):
+            entry = log[j]
+            if entry.get("claim") == v["claim"] and bool(entry.get("holds")) == v["holds"]:
+                margin, start = entry.get("margin"), j + 1
+                break
+        out.append({**v, "margin": margin})
+    return out
 
 
 def _value(token: str) -> tuple[float, float, bool]:
@@ -119,10 +217,16 @@ def compare(stored, shifted, shift: int) -> list[str]:
     return problems
 
 
-def run_shifted(path: Path, shift: int, timeout: int = 600):
-    """Execute a copy of ``path`` with every seed set shifted by ``shift``; return it."""
+def run_shifted(path: Path, shift: int, timeout: int = 600, log: Path | None = None):
+    """Execute a copy of ``path`` with every seed set shifted by ``shift``; return it.
+
+    With ``log``, every verdict the run prints is also appended to that file (JSON lines).
+    """
     nb = nbformat.read(path, as_version=4)
     env = dict(os.environ, PYTHONHASHSEED="0", **{SHIFT_ENV: str(shift)})
+    env.pop(LOG_ENV, None)
+    if log is not None:
+        env[LOG_ENV] = str(log)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}},
                             record_timing=False, store_widget_state=False)
@@ -130,18 +234,118 @@ def run_shifted(path: Path, shift: int, timeout: int = 600):
     return nb
 
 
-def _check_one(job: tuple[Path, int]) -> tuple[Path, int, list[str]]:
+def run_one(job: tuple[Path, int]) -> dict:
+    """One (notebook, shift) run: its problems, its verdicts with margins, and its run time."""
     path, shift = job
     stored = nbformat.read(path, as_version=4)
-    return path, shift, compare(stored, run_shifted(path, shift), shift)
+    fd, log = tempfile.mkstemp(prefix=f"verdicts-{path.stem}-{shift}-", suffix=".jsonl")
+    os.close(fd)
+    try:
+        start = time.perf_counter()
+        shifted = run_shifted(path, shift, log=Path(log))
+        seconds = time.perf_counter() - start
+        verdicts = attach_margins(printed_verdicts(shifted), read_log(log))
+    finally:
+        os.unlink(log)
+    return {"stem": path.stem, "shift": shift, "seconds": seconds,
+            "problems": compare(stored, shifted, shift), "verdicts": verdicts}
+
+
+def sweep(paths: list[Path], shifts: list[int], workers: int = 2, progress: bool = False) -> list[dict]:
+    """Run every (notebook, shift) pair, ``workers`` at a time; one :func:`run_one` dict each.
+
+    A run that crashes (its kernel died) is reported as a problem of that run, with no verdicts.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers}")
+    jobs = [(p, s) for p in paths for s in shifts]
+    results = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), unit="run", desc="seedcheck", file=sys.stderr, dynamic_ncols=True)
+    # spawn, not fork: the caller may hold threads (torch, a test runner) that fork would copy badly
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_one, job): job for job in jobs}
+        for future in as_completed(futures):
+            path, shift = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - report it with the run it belongs to
+                result = {"stem": path.stem, "shift": shift, "seconds": float("nan"),
+                          "problems": [f"the run failed: {type(error).__name__}: {error}"], "verdicts": []}
+            results.append(result)
+            if bar is not None:
+                bar.set_postfix_str(f"{path.stem} shift {shift}: {result['seconds']:.0f} s"
+                                    + (f", {len(result['problems'])} problem(s)" if result["problems"] else ""))
+                bar.update()
+    if bar is not None:
+        bar.close()
+    order = {(p.stem, s): i for i, (p, s) in enumerate(jobs)}
+    return sorted(results, key=lambda r: order[r["stem"], r["shift"]])
 
 
 def check(paths: list[Path], shifts: list[int], workers: int = 2) -> dict[tuple[str, int], list[str]]:
     """Run every (notebook, shift) pair, ``workers`` at a time; return the problems of each."""
-    jobs = [(p, s) for p in paths for s in shifts]
-    # spawn, not fork: the caller may hold threads (torch, a test runner) that fork would copy badly
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return {(p.stem, s): problems for p, s, problems in pool.map(_check_one, jobs)}
+    return {(r["stem"], r["shift"]): r["problems"] for r in sweep(paths, shifts, workers)}
+
+
+def summarize(stored, runs: list[dict]) -> list[dict]:
+    """One row per verdict of a notebook over the ``runs`` of one sweep.
+
+    A verdict is its cell and its claim (the n-th time that pair is printed, for claims
+    printed more than once). The stored notebook's verdicts come first, then any only a
+    shifted run printed. A shift where a verdict is missing counts as a shift where it
+    does not hold. Each row: ``cell``, ``claim``, ``held`` (shifts where it held),
+    ``failed`` (shifts where it did not), ``worst_margin`` and ``worst_shift`` (None where
+    no run logged a margin).
+    """
+    def keyed(verdicts):
+        seen: dict[tuple[int, str], int] = {}
+        out = {}
+        for v in verdicts:
+            n = seen.get((v["cell"], v["claim"]), 0)
+            seen[v["cell"], v["claim"]] = n + 1
+            out[v["cell"], v["claim"], n] = v
+        return out
+
+    keys = list(keyed(printed_verdicts(stored)))
+    per_run = [(r["shift"], keyed(r["verdicts"])) for r in runs]
+    for _, verdicts in per_run:
+        keys += [k for k in verdicts if k not in keys]
+    keys.sort(key=lambda k: k[0])  # by cell; stable, so print order within a cell
+    rows = []
+    for key in keys:
+        held, failed, worst, worst_shift = [], [], None, None
+        for shift, verdicts in sorted(per_run, key=lambda item: item[0]):
+            v = verdicts.get(key)
+            (held if v is not None and v["holds"] else failed).append(shift)
+            if v is not None and v.get("margin") is not None and (worst is None or v["margin"] < worst):
+                worst, worst_shift = v["margin"], shift
+        rows.append({"cell": key[0], "claim": key[1], "held": held, "failed": failed,
+                     "worst_margin": worst, "worst_shift": worst_shift})
+    return rows
+
+
+def format_margin(margin: float | None) -> str:
+    if margin is None:
+        return "—"
+    text = f"{margin:.1%}".replace("-", "−")
+    return text + (" (thin)" if margin < THIN else "")
+
+
+def summary_text(rows: list[dict], shifts: list[int]) -> str:
+    """The per-verdict rows as plain text for the terminal."""
+    if not rows:
+        return "  (no verdicts)"
+    lines = []
+    for r in rows:
+        n = len(r["held"]) + len(r["failed"])
+        where = f" at shift {r['worst_shift']}" if r["worst_margin"] is not None else ""
+        failed = f"; fails at {format_shifts(r['failed'])}" if r["failed"] else ""
+        lines.append(f"  cell {r['cell']:>3}  holds {len(r['held'])}/{n}  worst margin "
+                     f"{format_margin(r['worst_margin'])}{where}{failed}\n            {r['claim']}")
+    return "\n".join(lines)
 
 
 def solution_paths(prefixes: list[str] | None = None) -> list[Path]:
@@ -154,19 +358,39 @@ def solution_paths(prefixes: list[str] | None = None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("prefixes", nargs="*", help="notebook id prefixes (default: all)")
-    parser.add_argument("--shifts", nargs="+", type=int, default=[1, 2], help="seed shifts (default: 1 2)")
+    parser.add_argument("--shifts", nargs="+", default=["1", "2"],
+                        help="seed shifts: integers and inclusive ranges, e.g. 0-19 or 3 4 5 (default: 1 2)")
+    parser.add_argument("--workers", type=int, default=2, help="notebook runs at a time (default: 2)")
     args = parser.parse_args(argv)
+    try:
+        shifts = parse_shifts(args.shifts)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.workers < 1:
+        parser.error(f"--workers must be an integer >= 1, got {args.workers}")
     paths = solution_paths(args.prefixes)
     if not paths:
         print(f"no solution notebook matches {args.prefixes}", file=sys.stderr)
         return 2
-    results = check(paths, args.shifts)
+    print(f"seedcheck: {', '.join(p.stem for p in paths)} at shifts {format_shifts(shifts)} "
+          f"({len(paths) * len(shifts)} runs, {args.workers} at a time)", file=sys.stderr, flush=True)
+    results = sweep(paths, shifts, args.workers, progress=True)
     bad = 0
-    for (stem, shift), problems in results.items():
-        print(f"{stem} at shift {shift}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
+    for r in results:
+        problems = r["problems"]
+        print(f"{r['stem']} at shift {r['shift']} ({r['seconds']:.0f} s): "
+              + ("ok" if not problems else f"{len(problems)} problem(s)"))
         for p in problems:
             print("  - " + p)
         bad += bool(problems)
+    for path in paths:
+        runs = [r for r in results if r["stem"] == path.stem]
+        rows = summarize(nbformat.read(path, as_version=4), runs)
+        times = [r["seconds"] for r in runs if r["seconds"] == r["seconds"]]
+        timing = (f"; run time min {min(times):.0f} s, median {statistics.median(times):.0f} s, "
+                  f"max {max(times):.0f} s") if times else ""
+        print(f"\n{path.stem}: verdicts over shifts {format_shifts(shifts)}{timing}")
+        print(summary_text(rows, shifts))
     return 1 if bad else 0
 
 
