@@ -12,8 +12,9 @@ or generated from a seed, so the same call always returns the same numbers.
 * :func:`sorting_task`, :func:`sorting_loaders` -- sort a sequence of tokens,
   a task for a tiny transformer (warmup).
 * :func:`stdlib_text`, :func:`char_lm_tensors`, :func:`char_lm_loaders` --
-  next-character prediction on Python source code that ships with Python itself
-  (a tiny language model, offline).
+  next-character prediction on Python source code (some standard-library
+  modules, shipped with this package as a fixed text file: the same characters
+  on every Python version).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ __all__ = [
     "sorting_loaders",
     "CHARS",
     "TEXT_MODULES",
+    "CORPUS_MODULES",
     "stdlib_text",
     "char_lm_tensors",
     "char_lm_loaders",
@@ -596,15 +598,25 @@ def sorting_loaders(batch_size: int = 64, *, seq_len: int = 16, vocab_size: int 
 
 
 # --------------------------------------------------------------------------- #
-# Characters of the standard library's own source: a tiny language-model task
+# Characters of some standard-library source, shipped with the package: a tiny language-model task
 # --------------------------------------------------------------------------- #
 CHARS = "\n" + "".join(chr(c) for c in range(32, 127))
 """The vocabulary of :func:`char_lm_tensors`: newline and the 95 printable ASCII characters (96 ids)."""
 
 TEXT_MODULES = ("textwrap", "string", "bisect", "colorsys", "fnmatch", "glob", "queue", "sched",
                 "graphlib", "calendar", "contextlib", "difflib")
-"""Pure-Python standard-library modules whose source :func:`stdlib_text` joins (about 200 000 characters)."""
+"""The modules :func:`stdlib_text` joins by default (216 357 characters): notebook 06's text."""
 
+CORPUS_MODULES = TEXT_MODULES + ("argparse", "configparser", "shlex", "fractions", "csv", "gettext", "pprint")
+"""Every module in the shipped text file, in its order: any of them can be passed as ``modules``."""
+
+CORPUS_FILE = "corpus/stdlib_source.txt"
+"""The shipped text, relative to the ``helpers`` package (its licence: ``corpus/NOTICE.md``)."""
+
+CORPUS_SHA256 = "4ccac3f6904c2f160a09d28440f1f3afdfeeed80fbb127d3865f463b16f66cfc"
+"""SHA-256 of the bytes of :data:`CORPUS_FILE`; :func:`stdlib_text` refuses a file that differs."""
+
+_CORPUS_MARK = "#@@ "
 _CHAR_INDEX = {c: i for i, c in enumerate(CHARS)}
 
 
@@ -612,36 +624,50 @@ def _modules(modules) -> tuple[str, ...]:
     if isinstance(modules, str) or not isinstance(modules, (tuple, list)) or not modules \
             or not all(isinstance(m, str) and m for m in modules):
         raise ValueError(f"modules must be a non-empty list of module names, got {modules!r}")
+    unknown = [m for m in modules if m not in CORPUS_MODULES]
+    if unknown:
+        raise ValueError(f"modules must be names from CORPUS_MODULES {CORPUS_MODULES}, got {unknown!r}")
     return tuple(modules)
 
 
-@functools.lru_cache(maxsize=4)
-def _source(modules: tuple[str, ...]) -> str:
-    import importlib
-    import inspect
+@functools.lru_cache(maxsize=1)
+def _corpus() -> dict[str, str]:
+    # Read from the package, never from the running interpreter's standard library:
+    # the same characters on every Python version and platform.
+    from importlib import resources
+    import hashlib
 
-    parts = []
-    for name in modules:
-        try:
-            parts.append(inspect.getsource(importlib.import_module(name)))
-        except (ImportError, OSError, TypeError) as err:
-            raise ValueError(f"modules: cannot read the source of {name!r} ({err})") from err
-    return "\n".join(parts)
+    raw = resources.files(__package__).joinpath(CORPUS_FILE).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != CORPUS_SHA256:
+        raise RuntimeError(f"helpers/{CORPUS_FILE} has SHA-256 {digest}, expected {CORPUS_SHA256}: the file was "
+                           f"changed (line ends converted by git?); reinstall or re-clone the course")
+    sources: dict[str, list[str]] = {}
+    current = None
+    for line in raw.decode("utf-8").splitlines(keepends=True):
+        if line.startswith(_CORPUS_MARK):
+            if line.startswith(_CORPUS_MARK + "module "):
+                current = line[len(_CORPUS_MARK + "module "):].strip()
+                sources[current] = []
+            continue
+        sources[current].append(line)
+    return {name: "".join(lines) for name, lines in sources.items()}
 
 
 def stdlib_text(modules=TEXT_MODULES) -> str:
     """The source code of some standard-library modules, joined by newlines, as one string.
 
-    Read from the installed Python with :func:`inspect.getsource`, so it needs
-    no download and is the same on every machine with the same Python minor
-    version (other versions differ in a few lines: do not rely on exact
-    numbers across versions). Characters outside :data:`CHARS` (tabs, non-ASCII)
-    are kept here; :func:`char_lm_tensors` maps them to a space.
+    The text ships with the package (``helpers/corpus/stdlib_source.txt``: the
+    source of :data:`CORPUS_MODULES` as distributed with CPython 3.11.7, under the
+    PSF License, see ``helpers/corpus/NOTICE.md``), so it needs no download, never
+    reads the running interpreter's own library, and is the same characters on
+    every Python version and machine. Characters outside :data:`CHARS` (tabs,
+    non-ASCII) are kept here; :func:`char_lm_tensors` maps them to a space.
 
     Parameters
     ----------
     modules : sequence of str, default :data:`TEXT_MODULES`
-        Names of pure-Python modules (each must have a source file).
+        Names from :data:`CORPUS_MODULES`, in the order they are joined.
 
     Returns
     -------
@@ -650,12 +676,13 @@ def stdlib_text(modules=TEXT_MODULES) -> str:
     Examples
     --------
     >>> text = stdlib_text()
-    >>> text.splitlines()[0][3:], len(text) > 150_000
-    ('Text wrapping and filling.', True)
+    >>> text.splitlines()[0][3:], len(text)
+    ('Text wrapping and filling.', 216357)
     >>> stdlib_text(["bisect"]).count("def insort") >= 1
     True
     """
-    return _source(_modules(modules))
+    sources = _corpus()
+    return "\n".join(sources[name] for name in _modules(modules))
 
 
 def char_lm_tensors(context: int = 8, *, val_fraction: float = 0.1, modules=TEXT_MODULES,

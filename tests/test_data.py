@@ -1,8 +1,14 @@
 """Tests for helpers.data: shapes, determinism, splits, exact curvature, synthetic tasks."""
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +22,7 @@ from helpers.data import (digits_loaders, digits_tensors, least_squares_digits,
 from helpers.training import train_steps
 
 RAW_X, RAW_Y = load_digits(return_X_y=True)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rows(a) -> list[tuple]:
@@ -318,20 +325,117 @@ def test_tensor_loader_yields_what_a_plain_dataloader_yields(shuffle):
 
 
 # --------------------------------------------------------------------------- #
-# characters of the standard library's source
+# characters of some standard-library source, shipped with the package
 # --------------------------------------------------------------------------- #
-def test_stdlib_text_is_the_modules_source_and_needs_no_network(monkeypatch):
-    import inspect
-    import textwrap
+# Literals, not data.CORPUS_SHA256: a changed file and a changed constant both fail here.
+CORPUS_FILE_SHA256 = "4ccac3f6904c2f160a09d28440f1f3afdfeeed80fbb127d3865f463b16f66cfc"
+TEXT_SHA256 = {  # the text stdlib_text returns for notebook 06's modules, 08's training and held-out ones
+    "TEXT_MODULES": "dfff69911c032d9a60e1c436dcc5910822b51cfcf5fb7ffa92fd46b5a81bcf64",
+}
+CORPUS_PATH = Path(data.__file__).parent / "corpus" / "stdlib_source.txt"
 
+
+def _sha(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
+
+
+def test_shipped_text_file_has_its_hash_and_its_licence():
+    raw = CORPUS_PATH.read_bytes()
+    assert _sha(raw) == CORPUS_FILE_SHA256 == data.CORPUS_SHA256, "the shipped text file changed"
+    assert b"\r" not in raw and len(raw) < 600_000, "LF line ends and a modest size"
+    header = [line for line in raw.decode("utf-8").splitlines() if line.startswith("#@@ ")]
+    assert [line[len("#@@ module "):] for line in header if line.startswith("#@@ module ")] == \
+        list(data.CORPUS_MODULES), "the file holds CORPUS_MODULES in order"
+    assert any("PSF License" in line for line in header), "the file's header names its licence"
+    notice = (CORPUS_PATH.parent / "NOTICE.md").read_text(encoding="utf-8")
+    assert "PYTHON SOFTWARE FOUNDATION LICENSE VERSION 2" in notice and "stdlib_source.txt" in notice
+
+
+def test_stdlib_text_comes_from_the_shipped_file_and_needs_no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("no network access allowed")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     text = data.stdlib_text()
-    assert text.startswith(inspect.getsource(textwrap))
-    assert len(text) > 150_000 and text == data.stdlib_text()
-    assert data.stdlib_text(["bisect", "colorsys"]).count("\n") > 100
+    assert {name: _sha(data.stdlib_text(getattr(data, name))) for name in TEXT_SHA256} == TEXT_SHA256
+    assert text.startswith('"""Text wrapping and filling.') and len(text) == 216_357 and text == data.stdlib_text()
+    assert data.stdlib_text(["bisect", "colorsys"]) == data.stdlib_text(["bisect"]) + "\n" + data.stdlib_text(["colorsys"])
+    # 08's training and held-out modules come from the same file
+    assert _sha(data.stdlib_text(("argparse", "configparser", "shlex", "fractions"))) == \
+        "afe173d318ce2dfb85de9bd37510919526ea752109efdc84296d4f34576d6d47"
+    assert _sha(data.stdlib_text(("csv", "gettext", "pprint"))) == "9ff44f05196e2b882f1c18453c09a158223f4f08fef6ad12042d03e23559cfb3"
+    assert data.stdlib_text(["sched"]).startswith('"""A generally useful event scheduler class.')
+
+
+@pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the file was read from CPython 3.11.7")
+def test_shipped_text_is_the_source_of_cpython_3_11_7():
+    import importlib
+    import inspect
+
+    for name in data.CORPUS_MODULES:
+        assert data.stdlib_text([name]) == inspect.getsource(importlib.import_module(name)), name
+
+
+_NO_STDLIB_SCRIPT = r"""
+import hashlib, linecache, os, sys, sysconfig
+import helpers.data as data
+
+roots = {os.path.realpath(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")}
+names = set(data.CORPUS_MODULES)
+attempts = []
+
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        stem = os.path.basename(path).split(".")[0]
+        if stem in names and any(path.startswith(root + os.sep) for root in roots):
+            attempts.append(path)
+            raise PermissionError(f"blocked: {path}")
+
+sys.addaudithook(hook)
+linecache.clearcache()
+text = data.stdlib_text(data.CORPUS_MODULES)
+print("loader", len(attempts), hashlib.sha256(text.encode()).hexdigest())
+# the hook does catch a loader that reads the interpreter's library
+import inspect, textwrap
+try:
+    inspect.getsource(textwrap)
+    print("inspect read the library")
+except OSError:
+    print("inspect blocked", len(attempts))
+"""
+
+
+def test_loader_never_reads_the_running_interpreters_standard_library():
+    """In a fresh interpreter that refuses to open the standard library's copy of any
+    corpus module, the loader still returns the whole text with its known hash."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([sys.executable, "-c", _NO_STDLIB_SCRIPT], capture_output=True, text=True, env=env,
+                         cwd=ROOT, timeout=120, check=True).stdout.split("\n")
+    assert out[0] == f"loader 0 {_sha(data.stdlib_text(data.CORPUS_MODULES))}", out
+    assert _sha(data.stdlib_text(data.CORPUS_MODULES)) == "3d980609d1376beb90da44838c32901ae0614db8988e5e9acb2b49f0050112d6", "the whole text changed"
+    assert out[1].startswith("inspect blocked") and int(out[1].split()[-1]) >= 1, \
+        f"the audit hook must catch a read of the standard library: {out}"
+
+
+def test_a_plain_pip_install_carries_the_text(tmp_path):
+    """As on Colab (`pip install --no-deps` of the repository, not editable): the wheel holds the file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "helpers", src / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "target"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--no-build-isolation", "--target", str(target), str(src)],
+                   capture_output=True, text=True, timeout=300, check=True)
+    installed = target / "helpers" / "corpus"
+    assert _sha((installed / "stdlib_source.txt").read_bytes()) == CORPUS_FILE_SHA256, "the wheel lacks the text"
+    assert (installed / "NOTICE.md").is_file(), "the wheel lacks the text's licence"
+    script = "import hashlib, helpers.data as d; print(d.__file__); print(hashlib.sha256(d.stdlib_text().encode()).hexdigest())"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)}).stdout.split()
+    assert out == [str(target / "helpers" / "data.py"), TEXT_SHA256["TEXT_MODULES"]], out
 
 
 def test_char_lm_tensors_windows_targets_and_contiguous_split():
