@@ -4,6 +4,7 @@
     python3 course.py seedcheck 01 03 --shifts 3         # notebooks 01 and 03, shift 3 only
     python3 course.py seedcheck 05 --shifts 0-19         # shifts 0 to 19, two runs at a time
     python3 course.py seedcheck 05 --shifts 0-9 12 --workers 1
+    python3 course.py seedcheck 05 --shifts 0-19 --write # and write docs/seed_sweeps/<id>.md
 
 A learner re-runs a notebook on another CPU, where chaotic training runs end
 differently. So every claim about training is backed by a verdict line
@@ -22,11 +23,18 @@ margin (how far the measured quantity stayed from its threshold, as a fraction o
 threshold, at the worst shift; see ``helpers.margin_below``), read from the verdict log
 each run writes (``LR_COURSE_VERDICT_LOG``). "—" marks a verdict that gives no margin.
 
+``--write`` stores those rows in ``docs/seed_sweeps/<id>.md`` (a table, then the same
+data as a JSON block), with a fingerprint of the solution notebook's cell sources;
+``tests/test_seed_shift.py`` fails when the notebook's cells change after its table
+was written, or when a verdict in a table fails on a swept shift.
+
 Exit status 0 when nothing is reported.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import multiprocessing
 import os
@@ -46,6 +54,7 @@ SHIFT_ENV = "LR_COURSE_SEED_SHIFT"
 LOG_ENV = "LR_COURSE_VERDICT_LOG"
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 VERDICT = "verdict: "
+TABLES = ROOT / "docs" / "seed_sweeps"
 THIN = 0.05  # a margin below 5 % of the threshold is room a fresh seed may well take away
 # Numbers worth checking: with a decimal point, a percent sign or an exponent. Plain
 # integers (epochs, seeds, layer sizes) are set by the code, not measured.
@@ -348,6 +357,146 @@ def summary_text(rows: list[dict], shifts: list[int]) -> str:
     return "\n".join(lines)
 
 
+def source_fingerprint(nb) -> str:
+    """A hash of a notebook's cell types and sources, not of its outputs or metadata.
+
+    Re-executing a notebook keeps it; editing, adding, removing or moving a cell changes it.
+    """
+    if isinstance(nb, (str, Path)):
+        nb = nbformat.read(nb, as_version=4)
+    cells = [[c.cell_type, c.source if isinstance(c.source, str) else "".join(c.source)] for c in nb.cells]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def table_path(stem: str) -> Path:
+    return TABLES / f"{stem}.md"
+
+
+def sweep_command(stem: str, shifts: list[int]) -> str:
+    """The command that re-makes the table of ``stem`` over ``shifts``."""
+    return f"python3 course.py seedcheck {stem} --shifts {format_shifts(shifts)} --write"
+
+
+def _other_problems(runs: list[dict]) -> list[dict]:
+    """Problems other than changed verdicts (the table shows those), each with its shifts."""
+    grouped: dict[str, list[int]] = {}
+    for r in runs:
+        for p in r["problems"]:
+            if p.startswith("verdicts differ"):
+                continue
+            text = re.sub(rf"\bat shift {r['shift']}\b", "at these shifts", p)
+            grouped.setdefault(text, []).append(r["shift"])
+    return [{"problem": text, "shifts": sorted(shifts)} for text, shifts in grouped.items()]
+
+
+def table_data(stem: str, fingerprint: str, shifts: list[int], rows: list[dict], runs: list[dict],
+               workers: int, date: str | None = None) -> dict:
+    """What a sweep table records, as the JSON block of the table file holds it."""
+    times = sorted(r["seconds"] for r in runs if r["seconds"] == r["seconds"])
+    seconds = ({"min": round(times[0], 1), "median": round(statistics.median(times), 1),
+                "max": round(times[-1], 1)} if times else None)
+    return {
+        "notebook": stem,
+        "fingerprint": fingerprint,
+        "date": date or datetime.date.today().isoformat(),
+        "shifts": sorted(shifts),
+        "workers": workers,
+        "seconds_per_run": seconds,
+        "verdicts": [{"cell": r["cell"], "claim": r["claim"], "holds_on": len(r["held"]),
+                      "failed_shifts": r["failed"],
+                      "worst_margin": None if r["worst_margin"] is None else round(r["worst_margin"], 6),
+                      "worst_shift": r["worst_shift"]} for r in rows],
+        "other_problems": _other_problems(runs),
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _dump(data: dict) -> str:
+    """JSON with one key per line and one list item per line (readable in a diff)."""
+    def one(value) -> str:
+        return json.dumps(value, ensure_ascii=False)
+    items = []
+    for key, value in data.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            inner = ",\n".join(f"  {one(v)}" for v in value)
+            items.append(f" {one(key)}: [\n{inner}\n ]")
+        else:
+            items.append(f" {one(key)}: {one(value)}")
+    return "{\n" + ",\n".join(items) + "\n}"
+
+
+def render_table(data: dict) -> str:
+    """The Markdown file of a sweep: the table for people first, the JSON block for tests last."""
+    stem, shifts = data["notebook"], data["shifts"]
+    n = len(shifts)
+    secs = data["seconds_per_run"]
+    timing = (f" Run time per shift: min {secs['min']:.0f} s, median {secs['median']:.0f} s, "
+              f"max {secs['max']:.0f} s ({data['workers']} runs at a time)." if secs else "")
+    lines = [
+        f"# Seed sweep: {stem}",
+        "",
+        f"Every verdict of `solutions/{stem}/{stem}.ipynb`, re-run with `LR_COURSE_SEED_SHIFT` = "
+        f"{format_shifts(shifts)} ({n} shifts), on {data['date']}.{timing}",
+        "",
+    ]
+    if data["verdicts"]:
+        lines += ["| cell | claim | holds on | worst margin | at shift |", "|---:|---|---:|---:|---:|"]
+        for v in data["verdicts"]:
+            holds = f"{v['holds_on']}/{n}"
+            if v["failed_shifts"]:
+                holds += f" (fails at {format_shifts(v['failed_shifts'])})"
+            at = "—" if v["worst_shift"] is None else str(v["worst_shift"])
+            lines.append(f"| {v['cell']} | {_cell(v['claim'])} | {holds} | "
+                         f"{format_margin(v['worst_margin'])} | {at} |")
+        lines += [
+            "",
+            "*Holds on*: shifts on which the verdict printed True (a shift on which it was not "
+            "printed counts as a failure). *Worst margin*: how far the measured quantity stayed "
+            "from the verdict's threshold at its worst seed, as a fraction of the threshold "
+            "(`helpers.margin_below` / `margin_above`), at the shift where it came closest; "
+            f"\"(thin)\" below {THIN:.0%}; \"—\" where the verdict logs no margin.",
+        ]
+    else:
+        lines.append("The notebook prints no verdict.")
+    lines += ["", "Other checks (numbers quoted in the markdown, `# NBVAL_CHECK_OUTPUT` cells): "
+              + ("none failed." if not data["other_problems"] else "these failed.")]
+    for p in data["other_problems"]:
+        plural = "s" if len(p["shifts"]) > 1 else ""
+        lines.append(f"- shift{plural} {format_shifts(p['shifts'])}: {p['problem']}")
+    lines += [
+        "",
+        f"Made by `{sweep_command(stem, shifts)}`. `tests/test_seed_shift.py` checks that the "
+        f"notebook's cell sources still hash to `{data['fingerprint']}` (outputs do not count).",
+        "",
+        "```json",
+        _dump(data),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def read_table(path: Path | str) -> dict:
+    """The JSON block of a sweep table written by :func:`render_table`."""
+    text = Path(path).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```json\n(.*?)^```", text, flags=re.S | re.M)
+    if not blocks:
+        raise ValueError(f"{path} holds no ```json block")
+    return json.loads(blocks[-1])
+
+
+def write_table(path: Path, stored, runs: list[dict], shifts: list[int], workers: int) -> dict:
+    """Summarize one notebook's ``runs`` and write its table to ``path``; return the data."""
+    rows = summarize(stored, runs)
+    data = table_data(Path(path).stem, source_fingerprint(stored), shifts, rows, runs, workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_table(data), encoding="utf-8")
+    return data
+
+
 def solution_paths(prefixes: list[str] | None = None) -> list[Path]:
     paths = sorted(p for p in (ROOT / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
     if prefixes:
@@ -361,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shifts", nargs="+", default=["1", "2"],
                         help="seed shifts: integers and inclusive ranges, e.g. 0-19 or 3 4 5 (default: 1 2)")
     parser.add_argument("--workers", type=int, default=2, help="notebook runs at a time (default: 2)")
+    parser.add_argument("--write", action="store_true",
+                        help="write each notebook's table to docs/seed_sweeps/<id>.md")
     args = parser.parse_args(argv)
     try:
         shifts = parse_shifts(args.shifts)
@@ -374,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"seedcheck: {', '.join(p.stem for p in paths)} at shifts {format_shifts(shifts)} "
           f"({len(paths) * len(shifts)} runs, {args.workers} at a time)", file=sys.stderr, flush=True)
+    before = {p: source_fingerprint(p) for p in paths}
     results = sweep(paths, shifts, args.workers, progress=True)
     bad = 0
     for r in results:
@@ -391,6 +543,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"max {max(times):.0f} s") if times else ""
         print(f"\n{path.stem}: verdicts over shifts {format_shifts(shifts)}{timing}")
         print(summary_text(rows, shifts))
+        if args.write:
+            if source_fingerprint(path) != before[path]:
+                print(f"not writing {table_path(path.stem).relative_to(ROOT)}: {path.relative_to(ROOT)} "
+                      "changed during the sweep; run it again", file=sys.stderr)
+                bad += 1
+                continue
+            write_table(table_path(path.stem), nbformat.read(path, as_version=4), runs, shifts, args.workers)
+            print(f"wrote {table_path(path.stem).relative_to(ROOT)}")
     return 1 if bad else 0
 
 
