@@ -112,6 +112,16 @@ def test_a_failing_cell_gives_its_group_label_and_its_exact_error():
     assert cell_failure(cell) == ("failed without an error message", "")
 
 
+@pytest.mark.parametrize("ename", ["CellTimeoutError", "KeyboardInterrupt"])
+def test_a_timed_out_cell_says_so_with_the_limit(ename):
+    cell = new_code_cell(TEST, outputs=[new_output("error", ename=ename, evalue="", traceback=[ename])])
+    assert cell_failure(cell, timeout=60) == ("timed out after 60 s",) * 2
+    # a KeyboardInterrupt the learner raised at once is no timeout
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T10:00:00Z",
+                                  "shell.execute_reply": "2026-01-01T10:00:01Z"}
+    assert cell_failure(cell, timeout=60)[0] == ("timed out after 60 s" if ename == "CellTimeoutError" else ename)
+
+
 # ---------------------------------------------------------------- the report on a hand-made gradebook
 
 HAND_TEST = 'k = f(2)\nassert k == 4, f"f(2) should be 4, got {k}"\nassert f(0) == 0\n'
@@ -120,6 +130,7 @@ HAND_CLASS = {"ada": (1, None, 3), "bob": (0, ("AssertionError", "f(2) should be
               "cy": (0, ("AssertionError", "f(2) should be 4, got 3", 2), None),
               "dee": (0, ("AssertionError", "", 3), 0)}
 ABSENT = "eve"
+SUSPECT = "bob"
 
 
 def autograded_notebook(error: tuple | None):
@@ -159,6 +170,11 @@ def hand_made_course(root: Path) -> Path:
             folder = root / "autograded" / student / AID
             folder.mkdir(parents=True)
             nbformat.write(autograded_notebook(error), folder / f"{AID}.ipynb")
+            if student == SUSPECT:  # what bob submitted: an extra cell that reads the cell history
+                sent = autograded_notebook(error)
+                sent.cells.append(new_code_cell("x = 1\nprint(In[-1])"))
+                (root / "submitted" / student / AID).mkdir(parents=True)
+                nbformat.write(sent, root / "submitted" / student / AID / f"{AID}.ipynb")
     return root
 
 
@@ -197,6 +213,18 @@ def test_report_on_a_hand_made_gradebook(hand_made, tmp_path, capsys):
     assert rows["cy", "q1"]["score"] == "" and rows["cy", "q1"]["message"] == NOT_GRADED
     assert all(rows[ABSENT, q]["score"] == "" and rows[ABSENT, q]["message"] == NO_SUBMISSION for q in ("t1", "q1"))
     assert Image.open(tmp_path / "scores.png").format == "PNG"
+
+
+def test_suspicious_submissions_are_listed_with_cell_line_and_reason(hand_made, tmp_path, capsys):
+    assert main(["00", "--course", str(hand_made), "--out", str(tmp_path)]) == 0
+    assert f"1 suspicious submission(s), listed in report.md: {SUSPECT}" in capsys.readouterr().out
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    section = report.split("## Suspicious submissions", 1)[1].split("## Questions", 1)[0]
+    assert f"* **{SUSPECT}**" in section and "cell 3, line 2: reads IPython's history of cells (In)" in section
+    assert "not proof" in section
+    rows = read_csv(tmp_path / "scores.csv")
+    assert "cell 3, line 2" in rows[SUSPECT, "t1"]["suspicious"] and "cell 3" in rows[SUSPECT, "q1"]["suspicious"]
+    assert all(r["suspicious"] == "" for (student, _), r in rows.items() if student != SUSPECT)
 
 
 def test_errors_exit_2_with_one_line(hand_made, tmp_path, capsys):

@@ -15,7 +15,13 @@ reports/<assignment>/) gets:
                  frequent failure messages, which usually name the misconception
     scores.png   one histogram panel per question
     scores.csv   one row per student and question: student, notebook, grade_id, score,
-                 max_score, failed, message, error
+                 max_score, failed, message, error, suspicious
+
+A test cell stopped by the per-cell time limit is reported as "timed out after N s"
+(N: ExecutePreprocessor.timeout of the course's nbgrader_config.py). Suspicious
+submissions (tools/suspicious.py: the learner's own cells reach for the grading, e.g.
+IPython hooks, globals(), In, a type whose == is always true) are listed at the top of
+report.md with every reason, cell and line, and in the csv's suspicious column.
 
 Students in the gradebook who submitted nothing are left out of every statistic (they
 would only add zeros that say nothing about a question), counted at the top of the
@@ -41,6 +47,10 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grading_feedback import configured_timeout, timed_out, timeout_text  # noqa: E402
+from suspicious import scan_submission  # noqa: E402
+
 TOP = 3  # failure messages listed per test cell
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NO_SUBMISSION = "no submission"
@@ -64,6 +74,7 @@ class Row:
     failed: bool | None = None  # None where there is no test verdict
     message: str = ""  # the failure's group label: what report.md counts
     error: str = ""  # the error exactly as the notebook shows it
+    suspicious: tuple[str, ...] = ()  # why the submission looks like it games the grading
 
 
 # ---------------------------------------------------------------- failure messages
@@ -123,11 +134,16 @@ def failure_label(source: str, ename: str, evalue: str, line: int | None) -> str
     return f"AssertionError: {text}" if re.fullmatch(pattern, evalue, flags=re.S) else exact
 
 
-def cell_failure(cell) -> tuple[str, str]:
-    """(group label, exact error) of an autograded test cell that lost points."""
+def cell_failure(cell, timeout: float | None = None) -> tuple[str, str]:
+    """(group label, exact error) of an autograded test cell that lost points.
+
+    A cell stopped by the time limit (``timeout`` seconds) is "timed out after N s".
+    """
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             ename, evalue = out.get("ename", "Error"), str(out.get("evalue", ""))
+            if timeout is not None and timed_out(ename, cell, timeout):
+                return (timeout_text(timeout),) * 2
             label = failure_label(cell.source, ename, evalue, failing_line(out.get("traceback", [])))
             return label, (f"{ename}: {evalue}" if evalue else ename)
     for out in cell.get("outputs", []):  # nbgrader also fails a test cell that writes to stderr
@@ -137,7 +153,7 @@ def cell_failure(cell) -> tuple[str, str]:
     return "failed without an error message", ""
 
 
-def notebook_failures(path: Path) -> tuple[list[str], dict[str, tuple[str, str]]]:
+def notebook_failures(path: Path, timeout: float | None = None) -> tuple[list[str], dict[str, tuple[str, str]]]:
     """Grade ids in notebook order, and {grade id: (label, error)} for every cell with an error."""
     if not path.exists():
         return [], {}
@@ -147,7 +163,7 @@ def notebook_failures(path: Path) -> tuple[list[str], dict[str, tuple[str, str]]
         if gid and cell.metadata["nbgrader"].get("grade"):
             order.append(gid)
             if cell.cell_type == "code":
-                failures[gid] = cell_failure(cell)
+                failures[gid] = cell_failure(cell, timeout)
     return order, failures
 
 
@@ -217,18 +233,35 @@ def read_gradebook(course: Path, spec: str) -> tuple[str, list[Row], list[str], 
         if not submissions:
             raise ReportError(f"no autograded submissions of {aid}: run `nbgrader autograde {aid}` first")
         rows, order = [], []
+        timeout = configured_timeout(course)
         for student in sorted(s.id for s in gb.students):
             if student not in submissions:
                 rows += _missing_rows(student, assignment)
                 continue
+            flags = suspicion(course, student, aid)
             for nb in submissions[student].notebooks:
-                seen, failures = notebook_failures(course / "autograded" / student / aid / f"{nb.name}.ipynb")
+                seen, failures = notebook_failures(course / "autograded" / student / aid / f"{nb.name}.ipynb",
+                                                   timeout)
                 order += [gid for gid in seen if gid not in order]
                 tests = {gc.name for gc in nb.notebook.grade_cells if gc.cell_type == "code"} - \
                         {sc.name for sc in nb.notebook.solution_cells}
-                rows += [_grade_row(g, student, nb.name, g.name in tests, failures) for g in nb.grades]
+                for g in nb.grades:
+                    rows.append(_grade_row(g, student, nb.name, g.name in tests, failures))
+                    rows[-1].suspicious = flags
         missing = sorted({s.id for s in gb.students} - set(submissions))
     return aid, rows, order, missing
+
+
+def suspicion(course: Path, student: str, aid: str) -> tuple[str, ...]:
+    """The findings of tools/suspicious.py on one submission, one line each."""
+    found = scan_submission(course, student, aid)
+    several = len(found) > 1
+    return tuple(f"{name}: {f}" if several else str(f) for name, findings in found.items() for f in findings)
+
+
+def suspicious_students(rows: list[Row]) -> dict[str, tuple[str, ...]]:
+    """{student: findings} of the flagged submissions."""
+    return {r.student: r.suspicious for r in sorted(rows, key=lambda r: r.student) if r.suspicious}
 
 
 def _missing_rows(student: str, assignment) -> list[Row]:
@@ -266,11 +299,12 @@ def inline_code(text: str) -> str:
 def write_csv(rows: list[Row], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["student", "notebook", "grade_id", "score", "max_score", "failed", "message", "error"])
+        out.writerow(["student", "notebook", "grade_id", "score", "max_score", "failed", "message", "error",
+                      "suspicious"])
         for r in sorted(rows, key=lambda r: (r.student, r.notebook, r.grade_id)):
             failed = "" if r.failed is None else int(r.failed)
             out.writerow([r.student, r.notebook, r.grade_id, "" if r.score is None else r.score,
-                          r.max_score, failed, r.message, r.error])
+                          r.max_score, failed, r.message, r.error, " | ".join(r.suspicious)])
 
 
 def write_plot(rows: list[Row], keys: list[tuple[str, str]], path: Path) -> None:
@@ -327,6 +361,17 @@ def render(aid: str, rows: list[Row], keys: list[tuple[str, str]], missing: list
         lines += ["", f"{len(missing)} submitted nothing ({', '.join(missing)}). They are left out of every "
                   "statistic below (`nbgrader export` counts them as 0) and appear in scores.csv with an "
                   f"empty score and the message \"{NO_SUBMISSION}\"."]
+    flagged = suspicious_students(rows)
+    if flagged:
+        lines += ["", "## Suspicious submissions", "",
+                  f"{len(flagged)} submission(s) contain code that reaches for the grading (hooks, the notebook's "
+                  "namespace, the test cells' names, comparisons that always hold, files outside the working "
+                  "copy...). A flag is a reason to look, not proof: open the cell, re-grade by hand where the "
+                  "score is in doubt, and talk to the learner (docs/instructors.md).", ""]
+        for student, reasons in flagged.items():
+            lines.append(f"* **{student}**")
+            lines += [f"  * {inline_code(reason)}" for reason in reasons]
+        lines += ["", "## Questions"]
     lines += ["", "| question | kind | points | students | mean | median | full | partial | zero | failing |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for key in keys:
@@ -374,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     write_plot(rows, keys, out / "scores.png")
     (out / "report.md").write_text(render(aid, rows, keys, missing, "scores.png"), encoding="utf-8")
     print(f"{aid}: report written to {out / 'report.md'} (with scores.png and scores.csv)")
+    flagged = suspicious_students(rows)
+    if flagged:
+        print(f"{len(flagged)} suspicious submission(s), listed in report.md: {', '.join(flagged)}")
     return 0
 
 
