@@ -41,6 +41,11 @@ warnings.filterwarnings("ignore", category=SAWarning)
 # The course's grading code lives in tools/ (next to this file): the sandbox every
 # submission's kernel runs in (tools/grading_sandbox.py) and the feedback filter that
 # keeps hidden tests out of what learners get back (tools/grading_feedback.py).
+# The sandbox (bubblewrap: no network, no view of the course, its own unprivileged
+# user, memory/process/file limits) is required: without `bwrap` autograde refuses,
+# unless LR_COURSE_UNSANDBOXED_GRADING=1 is set (docs/instructors.md, "Grading
+# untrusted code"). Limits: LR_COURSE_SANDBOX_MEMORY_GB, _PROCESSES, _FILE_GB,
+# _SUBMISSION_SECONDS.
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 

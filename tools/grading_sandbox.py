@@ -1,6 +1,413 @@
-"""The sandbox every submission's kernel runs in during autograde (not yet enforced)."""
+"""The sandbox every submission's kernel runs in during ``nbgrader autograde``.
+
+nbgrader runs a learner's code as the instructor, in the course folder, next to the
+hidden tests and the gradebook. Here every kernel that autograde starts runs under
+bubblewrap (``bwrap``, Debian's ``bubblewrap`` package), started by this file through
+``nbgrader_config.py``:
+
+- **Who.** When the grader is root, the kernel runs as uid/gid 65534 (``nobody``) on the
+  machine, not only inside a namespace: an outer ``bwrap`` builds the file system view
+  as root, a few lines of Python drop to 65534, and an inner ``bwrap`` gives the kernel
+  its own user namespace. When the grader is an ordinary user (an instructor on
+  JupyterHub), one unprivileged ``bwrap`` with a user namespace does it: the kernel
+  shows as uid 65534 inside and keeps the instructor's (unprivileged) uid outside.
+- **What it sees.** Read-only: the system directories (``/usr`` and its links), the
+  Python environment (``sys.prefix``, the base interpreter, every ``sys.path`` folder),
+  the ``helpers`` package and a few files of ``/etc``. Writable: a private copy of its
+  own working folder (``autograded/<student>/<id>/`` without the notebook being graded,
+  which carries the hidden tests), bound at the same path and thrown away afterwards,
+  and a private ``/tmp``. Nothing else of the course exists in its view: not
+  ``solutions/`` or ``source/``, the gradebook, other submissions, feedback, the
+  exchange, the instructor's home. Its environment variables are a short allow-list
+  (no tokens of the instructor's).
+- **Network.** None: its own network namespace (only its own loopback). The kernel's
+  channels are Unix sockets (ZeroMQ ``ipc``) in a folder bound into the sandbox.
+- **Limits** (``SandboxLimits``, set with ``LR_COURSE_SANDBOX_*`` variables): memory per
+  process (``RLIMIT_DATA``, 4 GiB), processes and threads (``RLIMIT_NPROC``, 256, counted
+  inside the kernel's own user namespace, so other sandboxes and the instructor's own
+  processes do not count), size of any file written (``RLIMIT_FSIZE``, 1 GiB), open
+  files, no core dumps, and wall time for a whole submission (20 min; nbgrader's
+  per-cell timeout stays in nbgrader_config.py).
+- **Lifetime.** ``--unshare-pid --die-with-parent``: the kernel is process 2 of its own
+  PID namespace; when it ends, or nbgrader ends, the kernel of that namespace kills
+  every process left in it.
+
+Where ``bwrap`` cannot run (macOS, Windows, a Linux without it or without user
+namespaces), autograde refuses with an error that names the fix, unless the instructor
+sets ``LR_COURSE_UNSANDBOXED_GRADING=1`` (grading then runs as nbgrader does by
+default, with a warning on every submission).
+"""
 from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OPT_OUT = "LR_COURSE_UNSANDBOXED_GRADING"
+SANDBOX_UID = 65534  # "nobody" on Debian and most Linux systems
+FIX = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`) on a Linux machine "
+       "with user namespaces, or grade without a sandbox at your own risk by setting "
+       f"{OPT_OUT}=1 (docs/instructors.md, \"Grading untrusted code\")")
+GiB = 1024 ** 3
+# Environment variables the kernel keeps (everything else, e.g. JUPYTERHUB_API_TOKEN, is dropped).
+PASSED_ENV = ("LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "PYTHONHASHSEED", "LD_LIBRARY_PATH", "NBGRADER_EXECUTION")
+PASSED_PREFIXES = ("LC_", "LR_COURSE_")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/localtime",
+             "/etc/hosts", "/etc/ssl/certs", "/etc/alternatives", "/etc/fonts", "/etc/matplotlibrc")
+SYSTEM_DIRS = ("/usr", "/opt/conda")
+
+
+class SandboxUnavailable(RuntimeError):
+    """Autograde would run learners' code without a sandbox."""
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits of one grading kernel (and of every process it starts).
+
+    memory_bytes: largest data segment of any one process (RLIMIT_DATA), > 0; default
+        4 GiB (LR_COURSE_SANDBOX_MEMORY_GB). The heaviest notebook needs well under 1 GiB.
+    processes: processes and threads of the sandbox (RLIMIT_NPROC), > 0; default 256
+        (LR_COURSE_SANDBOX_PROCESSES).
+    file_bytes: largest file it may write (RLIMIT_FSIZE), > 0; default 1 GiB
+        (LR_COURSE_SANDBOX_FILE_GB).
+    open_files: open file descriptors per process (RLIMIT_NOFILE), > 0; default 1024.
+    submission_seconds: wall time of one submission's kernel, > 0; default 1200
+        (LR_COURSE_SANDBOX_SUBMISSION_SECONDS); then the kernel and everything it
+        started are killed.
+    """
+
+    memory_bytes: int = 4 * GiB
+    processes: int = 256
+    file_bytes: int = 1 * GiB
+    open_files: int = 1024
+    submission_seconds: float = 1200.0
+
+    def __post_init__(self):
+        for name in ("memory_bytes", "processes", "file_bytes", "open_files", "submission_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_env(cls) -> "SandboxLimits":
+        return cls(memory_bytes=int(_env_number("LR_COURSE_SANDBOX_MEMORY_GB", 4) * GiB),
+                   processes=int(_env_number("LR_COURSE_SANDBOX_PROCESSES", 256)),
+                   file_bytes=int(_env_number("LR_COURSE_SANDBOX_FILE_GB", 1) * GiB),
+                   submission_seconds=_env_number("LR_COURSE_SANDBOX_SUBMISSION_SECONDS", 1200))
+
+
+def opted_out(environ=None) -> bool:
+    """True when the instructor chose to grade without a sandbox (LR_COURSE_UNSANDBOXED_GRADING=1)."""
+    return (os.environ if environ is None else environ).get(OPT_OUT, "").strip().lower() in {"1", "true", "yes"}
+
+
+def find_bwrap() -> str | None:
+    """The ``bwrap`` to use: LR_COURSE_BWRAP if set, else the one on PATH; None if there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    chosen = os.environ.get("LR_COURSE_BWRAP")
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
+    return shutil.which("bwrap") or (os.access("/usr/bin/bwrap", os.X_OK) and "/usr/bin/bwrap") or None
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(bwrap: str, privileged: bool) -> str | None:
+    """None when a sandbox of the kind we build starts here; else bwrap's complaint."""
+    cmd = [bwrap, "--unshare-pid", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/"]
+    cmd += [] if privileged else ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    try:
+        done = subprocess.run(cmd + ["--", "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return str(err)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"exit status {done.returncode}")
+
+
+def check_available() -> str:
+    """The path of a working ``bwrap``; SandboxUnavailable (naming the fix) otherwise."""
+    bwrap = find_bwrap()
+    if bwrap is None:
+        where = "this system" if sys.platform.startswith("linux") else sys.platform
+        raise SandboxUnavailable(f"autograde runs learners' code in a bubblewrap sandbox, and `bwrap` "
+                                 f"is not available on {where}: {FIX}.")
+    problem = _probe(bwrap, os.geteuid() == 0)
+    if problem:
+        raise SandboxUnavailable(f"autograde runs learners' code in a bubblewrap sandbox, and `bwrap` "
+                                 f"cannot start one here ({problem}): {FIX}.")
+    return bwrap
+
+
+def _real(path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+@dataclass
+class View:
+    """What a grading kernel may read (``readable``) and the private folders it may write."""
+
+    readable: list[Path] = field(default_factory=list)
+    hidden: list[Path] = field(default_factory=list)  # never bound, even if an import path lies inside
+
+    def add(self, path) -> None:
+        path = _real(path)
+        if not path.exists() or any(_inside(h, path) for h in self.hidden):
+            return  # never a folder that holds a hidden one (the course)
+        if any(_inside(path, r) for r in self.readable):
+            return
+        self.readable = [r for r in self.readable if not _inside(r, path)] + [path]
+
+
+def python_view(course: Path) -> View:
+    """The environment a kernel of this Python imports from, without ``course`` itself.
+
+    A folder that contains the course (``course`` or above it, e.g. ``''`` or ``.`` on
+    sys.path) is left out; the course's ``helpers`` package is bound on its own.
+    """
+    course = _real(course)
+    view = View(hidden=[course])
+    prefixes = [_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)]
+    candidates = [*prefixes, Path(sys.executable).parent, _real(sys.executable).parent.parent]
+    candidates += [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
+    for entry in sys.path:  # the course's own folders on sys.path (tools/, '') stay out
+        if entry and Path(entry).is_absolute() and (not _inside(_real(entry), course) or
+                                                     any(_inside(_real(entry), p) for p in prefixes)):
+            candidates.append(entry)
+    for path in candidates:
+        real = _real(path)
+        if real.exists() and real != Path("/"):
+            view.add(real)
+    spec = importlib.util.find_spec("helpers")
+    if spec is not None and spec.origin:
+        view.add(Path(spec.origin).parent)
+    return view
+
+
+def _dirs_for(path: Path, made: set) -> list[str]:
+    """bwrap options that create every folder above ``path`` as mode 0755 (bwrap's own are 0700)."""
+    out = []
+    for parent in reversed(path.parents):
+        if str(parent) != "/" and parent not in made:
+            made.add(parent)
+            out += ["--perms", "0755", "--dir", str(parent)]
+    return out
+
+
+# Runs inside the sandbox, before the kernel: resource limits, then the kernel itself.
+LIMITS_THEN_EXEC = (
+    "import os, resource, sys\n"
+    "for name, value in zip(('DATA', 'NPROC', 'FSIZE', 'NOFILE', 'CORE'), map(int, sys.argv[1:6])):\n"
+    "    resource.setrlimit(getattr(resource, 'RLIMIT_' + name), (value, value))\n"
+    "os.execv(sys.argv[6], sys.argv[6:])\n"
+)
+# Runs inside the outer (privileged) sandbox: drop to the sandbox user for good.
+DROP_THEN_EXEC = (
+    "import os, sys\n"
+    "os.setgroups([]); os.setgid(int(sys.argv[1])); os.setuid(int(sys.argv[1]))\n"
+    "assert os.getuid() == os.geteuid() == int(sys.argv[1]) and os.getgid() == int(sys.argv[1])\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch: Path, channels: Path,
+                    view: View, limits: SandboxLimits, environ: dict, privileged: bool,
+                    hosts: Path | None = None) -> list[str]:
+    """The command that runs ``kernel_cmd`` in a sandbox.
+
+    ``workdir`` is the path the kernel works in (its autograded folder); ``scratch`` is
+    the private copy bound there; ``channels`` holds the connection file and sockets;
+    ``hosts`` replaces /etc/hosts (the sandbox's host name on its own loopback).
+    """
+    python = sys.executable
+    made: set = set()
+    cmd = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+           "--die-with-parent", "--hostname", "sandbox", "--clearenv"]
+    env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
+    env.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", USER="nobody", LOGNAME="nobody",
+               JPY_PARENT_PID="1",  # ipykernel: no parent poller (bwrap is process 1), no console banner
+               PATH=os.pathsep.join([str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+               PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1")
+    for key, value in sorted(env.items()):
+        cmd += ["--setenv", key, value]
+    for system in SYSTEM_DIRS:
+        if os.path.isdir(system):
+            cmd += _dirs_for(Path(system), made) + ["--ro-bind", system, system]
+    for link in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / link
+        if path.is_symlink():
+            cmd += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            cmd += ["--ro-bind", str(path), str(path)]
+    etc = Path("/etc")
+    cmd += ["--perms", "0755", "--dir", "/etc"]
+    made.add(etc)
+    for name in ETC_FILES:
+        source = str(hosts) if name == "/etc/hosts" and hosts else name
+        if os.path.exists(source):
+            cmd += ["--ro-bind", source, name]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+            "--perms", "1777", "--tmpfs", "/tmp"]
+    made.add(Path("/tmp"))
+    for path in view.readable:
+        if not any(_inside(path, Path(s)) for s in SYSTEM_DIRS):
+            cmd += _dirs_for(path, made) + ["--ro-bind", str(path), str(path)]
+    cmd += _dirs_for(channels, made) + ["--bind", str(channels), str(channels)]
+    cmd += _dirs_for(workdir, made) + ["--bind", str(scratch), str(workdir), "--chdir", str(workdir)]
+    limited = [python, "-I", "-S", "-c", LIMITS_THEN_EXEC, str(limits.memory_bytes), str(limits.processes),
+               str(limits.file_bytes), str(limits.open_files), "0", *kernel_cmd]
+    user_ns = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    if privileged:
+        # bwrap keeps no capability for its child unless asked: keep only setuid/setgid for
+        # the drop to 65534, then a second, unprivileged bwrap gives the kernel its own user
+        # namespace (RLIMIT_NPROC is not enforced for root, and counts per user namespace).
+        inner = [bwrap, *user_ns, "--dev-bind", "/", "/", "--die-with-parent", "--", *limited]
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                python, "-I", "-S", "-c", DROP_THEN_EXEC, str(SANDBOX_UID), *inner]
+    else:
+        cmd += [*user_ns, "--", *limited]
+    return cmd
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.lchown(path, uid, uid)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(folder, name), uid, uid)
+
+
+try:  # nbgrader and jupyter_client are there when nbgrader loads this file
+    from jupyter_client.manager import AsyncKernelManager
+    from nbgrader.preprocessors import Execute
+except ImportError:  # pragma: no cover - the tests of the pure functions need neither
+    AsyncKernelManager = Execute = None
+
+
+if AsyncKernelManager is not None:
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        """A kernel manager that starts its kernel inside the grading sandbox."""
+
+        _sandbox_dir: Path | None = None
+        _sandbox_timer: threading.Timer | None = None
+
+        async def _async_pre_start_kernel(self, **kw):
+            bwrap = check_available()
+            self._sandbox_bwrap = bwrap
+            self._sandbox_privileged = os.geteuid() == 0
+            self._sandbox_limits = SandboxLimits.from_env()
+            # Short path: Unix socket names are limited to ~107 bytes.
+            self._sandbox_dir = Path(tempfile.mkdtemp(prefix="lrk-", dir="/tmp"))
+            channels = self._sandbox_dir / "c"
+            channels.mkdir()
+            self.transport = "ipc"
+            self.ip = str(channels / "k")
+            self.connection_file = str(channels / "kernel.json")
+            return await super()._async_pre_start_kernel(**kw)
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            kernel_cmd = super().format_kernel_cmd(extra_arguments)
+            workdir = _real(self._launch_args.get("cwd") or os.getcwd())
+            scratch = self._sandbox_dir / "w"
+            # The kernel's working copy: the folder's files except the notebook being graded
+            # (it holds the hidden tests), written to a private copy thrown away afterwards.
+            shutil.copytree(workdir, scratch, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb"))
+            course = _course_root(workdir)
+            view = python_view(course)
+            env = dict(os.environ)
+            env.update(self._launch_args.get("env") or {})
+            hosts = self._sandbox_dir / "hosts"
+            hosts.write_text("127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n")
+            return sandbox_command(kernel_cmd, bwrap=self._sandbox_bwrap, workdir=workdir, scratch=scratch,
+                                   channels=self._sandbox_dir / "c", view=view, limits=self._sandbox_limits,
+                                   environ=env, privileged=self._sandbox_privileged, hosts=hosts)
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if self._sandbox_privileged:
+                _chown_tree(self._sandbox_dir, SANDBOX_UID)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            seconds = self._sandbox_limits.submission_seconds
+            self._sandbox_timer = threading.Timer(seconds, self._sandbox_expire)
+            self._sandbox_timer.daemon = True
+            self._sandbox_timer.start()
+
+        def _sandbox_expire(self):
+            provisioner = self.provisioner
+            pid = getattr(provisioner, "pid", None)
+            if pid:
+                self.log.error("grading sandbox: the submission ran past %s s; its kernel is stopped",
+                               self._sandbox_limits.submission_seconds)
+                try:
+                    os.kill(pid, signal.SIGKILL)  # bwrap; --die-with-parent takes the rest
+                except ProcessLookupError:
+                    pass
+
+        async def _async_cleanup_resources(self, restart: bool = False):
+            try:
+                await super()._async_cleanup_resources(restart=restart)
+            finally:
+                if self._sandbox_timer is not None:
+                    self._sandbox_timer.cancel()
+                if self._sandbox_dir is not None and not restart:
+                    shutil.rmtree(self._sandbox_dir, ignore_errors=True)
+                    self._sandbox_dir = None
+
+    class SandboxedExecute(Execute):
+        """nbgrader's Execute preprocessor, with every kernel in the grading sandbox.
+
+        Refuses (SandboxUnavailable) where the sandbox cannot run, unless the instructor
+        opted out with LR_COURSE_UNSANDBOXED_GRADING=1.
+        """
+
+        def __init__(self, *args, **kwargs):
+            if opted_out():
+                super().__init__(*args, **kwargs)
+                self.log.warning("%s is set: this submission is graded WITHOUT a sandbox; its code can "
+                                 "read and change everything you can.", OPT_OUT)
+                return
+            check_available()
+            kwargs["kernel_manager_class"] = SandboxedKernelManager
+            super().__init__(*args, **kwargs)
+
+
+def _course_root(workdir: Path) -> Path:
+    """The course folder above an autograded/<student>/<id>/ working folder (else the folder itself)."""
+    for parent in workdir.parents:
+        if (parent / "nbgrader_config.py").exists() or (parent / "gradebook.db").exists():
+            return parent
+    return workdir.parent
 
 
 def configure_sandbox(c) -> None:
-    """Set nbgrader's kernel settings on the config object ``c`` (no sandbox yet)."""
+    """Make ``nbgrader autograde`` run every kernel in the sandbox (config object ``c``)."""
+    if Execute is None:
+        raise SandboxUnavailable("nbgrader is not importable")
+    from nbgrader.converters import Autograde
+
+    default = c.Autograde.autograde_preprocessors if "autograde_preprocessors" in c.Autograde else \
+        Autograde.class_traits()["autograde_preprocessors"].default()
+    c.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in default]
