@@ -192,7 +192,7 @@ def test_a_table_reads_back_what_was_written(tmp_path):
     text = path.read_text()
     assert text.startswith("# Seed sweep: t\n")  # for people first, JSON last
     assert "| 1 | a \\| b (on all 3 seeds) | 3/3 | 12.0% | 1 |" in text
-    assert "| 1 | c | 1/3 (fails at 1-2) | — | — |" in text
+    assert "| 1 | c | 1/3 (fails at shifts 1-2) | — | — |" in text
     assert sweep_command("t", [0, 1, 2]) in text
 
 
@@ -239,8 +239,10 @@ def test_a_sweep_collects_margins_from_a_real_kernel(tmp_path):
             "helpers.verdict('shift is small', s < 3, margin=helpers.margin_below([s], [3]))\n")
     path = tmp_path / "t.ipynb"
     nbformat.write(new_notebook(cells=[new_markdown_cell("t"), new_code_cell(code)]), path)
-    runs = sweep([path], [4, 2], workers=1)
+    runs = sweep([path], [4, 2], workers=1, keep=tmp_path / "kept")
     assert [r["shift"] for r in runs] == [4, 2] and all(r["seconds"] > 0 for r in runs)
+    kept = nbformat.read(tmp_path / "kept" / "t-shift4.ipynb", as_version=4)
+    assert verdict_lines(kept) == ["verdict: shift is small: False"]
     rows = summarize(nbformat.read(path, as_version=4), runs)
     assert len(rows) == 1 and rows[0]["claim"] == "shift is small"
     assert rows[0]["held"] == [2] and rows[0]["failed"] == [4]

@@ -5,6 +5,7 @@
     python3 course.py seedcheck 05 --shifts 0-19         # shifts 0 to 19, two runs at a time
     python3 course.py seedcheck 05 --shifts 0-9 12 --workers 1
     python3 course.py seedcheck 05 --shifts 0-19 --write # and write docs/seed_sweeps/<id>.md
+    python3 course.py seedcheck 05 --shifts 4 --keep /tmp/runs # and save the executed notebook
 
 A learner re-runs a notebook on another CPU, where chaotic training runs end
 differently. So every claim about training is backed by a verdict line
@@ -40,6 +41,7 @@ import multiprocessing
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -239,13 +241,18 @@ def run_shifted(path: Path, shift: int, timeout: int = 600, log: Path | None = N
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}},
                             record_timing=False, store_widget_state=False)
-    client.execute(env=env)
+    # the kernel's own log lines (not the notebook's output) would break the progress bar
+    client.execute(env=env, stderr=subprocess.DEVNULL)
     return nb
 
 
-def run_one(job: tuple[Path, int]) -> dict:
-    """One (notebook, shift) run: its problems, its verdicts with margins, and its run time."""
-    path, shift = job
+def run_one(job: tuple) -> dict:
+    """One (notebook, shift) run: its problems, its verdicts with margins, and its run time.
+
+    ``job`` is ``(path, shift)`` or ``(path, shift, keep)``: with a folder ``keep``, the
+    executed notebook is also saved there as ``<id>-shift<k>.ipynb``.
+    """
+    path, shift, keep = (*job, None)[:3]
     stored = nbformat.read(path, as_version=4)
     fd, log = tempfile.mkstemp(prefix=f"verdicts-{path.stem}-{shift}-", suffix=".jsonl")
     os.close(fd)
@@ -254,20 +261,26 @@ def run_one(job: tuple[Path, int]) -> dict:
         shifted = run_shifted(path, shift, log=Path(log))
         seconds = time.perf_counter() - start
         verdicts = attach_margins(printed_verdicts(shifted), read_log(log))
+        if keep is not None:
+            nbformat.write(shifted, Path(keep) / f"{path.stem}-shift{shift}.ipynb")
     finally:
         os.unlink(log)
     return {"stem": path.stem, "shift": shift, "seconds": seconds,
             "problems": compare(stored, shifted, shift), "verdicts": verdicts}
 
 
-def sweep(paths: list[Path], shifts: list[int], workers: int = 2, progress: bool = False) -> list[dict]:
+def sweep(paths: list[Path], shifts: list[int], workers: int = 2, progress: bool = False,
+          keep: Path | None = None) -> list[dict]:
     """Run every (notebook, shift) pair, ``workers`` at a time; one :func:`run_one` dict each.
 
+    With a folder ``keep``, the executed notebooks are saved there (see :func:`run_one`).
     A run that crashes (its kernel died) is reported as a problem of that run, with no verdicts.
     """
     if workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers}")
     jobs = [(p, s) for p in paths for s in shifts]
+    if keep is not None:
+        Path(keep).mkdir(parents=True, exist_ok=True)
     results = []
     bar = None
     if progress:
@@ -275,7 +288,7 @@ def sweep(paths: list[Path], shifts: list[int], workers: int = 2, progress: bool
         bar = tqdm(total=len(jobs), unit="run", desc="seedcheck", file=sys.stderr, dynamic_ncols=True)
     # spawn, not fork: the caller may hold threads (torch, a test runner) that fork would copy badly
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_one, job): job for job in jobs}
+        futures = {pool.submit(run_one, (*job, keep)): job for job in jobs}
         for future in as_completed(futures):
             path, shift = futures[future]
             try:
@@ -438,8 +451,8 @@ def render_table(data: dict) -> str:
     lines = [
         f"# Seed sweep: {stem}",
         "",
-        f"Every verdict of `solutions/{stem}/{stem}.ipynb`, re-run with `LR_COURSE_SEED_SHIFT` = "
-        f"{format_shifts(shifts)} ({n} shifts), on {data['date']}.{timing}",
+        f"`solutions/{stem}/{stem}.ipynb` re-run with `LR_COURSE_SEED_SHIFT` = "
+        f"{format_shifts(shifts)} ({n} shifts) on {data['date']}.{timing}",
         "",
     ]
     if data["verdicts"]:
@@ -447,7 +460,7 @@ def render_table(data: dict) -> str:
         for v in data["verdicts"]:
             holds = f"{v['holds_on']}/{n}"
             if v["failed_shifts"]:
-                holds += f" (fails at {format_shifts(v['failed_shifts'])})"
+                holds += f" (fails at shift{'s' if len(v['failed_shifts']) > 1 else ''} {format_shifts(v['failed_shifts'])})"
             at = "—" if v["worst_shift"] is None else str(v["worst_shift"])
             lines.append(f"| {v['cell']} | {_cell(v['claim'])} | {holds} | "
                          f"{format_margin(v['worst_margin'])} | {at} |")
@@ -510,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shifts", nargs="+", default=["1", "2"],
                         help="seed shifts: integers and inclusive ranges, e.g. 0-19 or 3 4 5 (default: 1 2)")
     parser.add_argument("--workers", type=int, default=2, help="notebook runs at a time (default: 2)")
+    parser.add_argument("--keep", metavar="FOLDER", type=Path,
+                        help="also save every executed notebook there, as <id>-shift<k>.ipynb")
     parser.add_argument("--write", action="store_true",
                         help="write each notebook's table to docs/seed_sweeps/<id>.md")
     args = parser.parse_args(argv)
@@ -526,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seedcheck: {', '.join(p.stem for p in paths)} at shifts {format_shifts(shifts)} "
           f"({len(paths) * len(shifts)} runs, {args.workers} at a time)", file=sys.stderr, flush=True)
     before = {p: source_fingerprint(p) for p in paths}
-    results = sweep(paths, shifts, args.workers, progress=True)
+    results = sweep(paths, shifts, args.workers, progress=True, keep=args.keep)
     bad = 0
     for r in results:
         problems = r["problems"]
