@@ -24,8 +24,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from conftest import ASSIGNMENTS, ROOT, solution_path
-from seed_check import (TABLES, attach_margins, check, compare, format_shifts, main, parse_shifts,
-                        printed_verdicts, read_log, read_table, render_table, source_fingerprint,
+from seed_check import (TABLES, attach_margins, check, compare, format_shifts, main,
+                        margin_disagreements, parse_shifts, printed_verdicts, read_log, read_table, render_table, source_fingerprint,
                         summarize, sweep, sweep_command, table_data, table_path, verdict_lines,
                         write_table)
 
@@ -158,6 +158,18 @@ def test_margins_come_from_the_verdict_log(tmp_path):
         (2, "A ends lower (on all 2 seeds)", True, 0.25),
         (2, "fails (on all 2 seeds)", False, -0.1)]
     assert read_log(tmp_path / "absent.jsonl") == []
+    assert margin_disagreements(verdicts) == []
+
+
+def test_a_margin_of_the_wrong_sign_is_caught():
+    """A margin that does not measure the verdict's own test (here: held, yet negative)."""
+    verdicts = [{"cell": 3, "claim": "A ends lower", "holds": True, "margin": -0.02},
+                {"cell": 4, "claim": "B fails", "holds": False, "margin": 0.1},
+                {"cell": 5, "claim": "at the limit", "holds": True, "margin": 0.0},
+                {"cell": 6, "claim": "no margin", "holds": False, "margin": None}]
+    problems = margin_disagreements(verdicts)
+    assert len(problems) == 2 and "cell 3" in problems[0] and "negative" in problems[0]
+    assert "cell 4" in problems[1] and "positive" in problems[1]
 
 
 def _run(shift, *verdicts, problems=()):

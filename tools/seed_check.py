@@ -18,6 +18,8 @@ notebook with ``LR_COURSE_SEED_SHIFT`` set, which moves every seed set. It repor
 * a cell marked ``# NBVAL_CHECK_OUTPUT`` whose output changes with the seed (nbval
   would compare raw training numbers exactly), or a verdict printed by a cell
   that is not marked (nbval would not check it);
+* a verdict whose logged margin has the wrong sign (held with a negative margin,
+  failed with a positive one);
 
 and then, per notebook, one row per verdict: on how many shifts it held, and its worst
 margin (how far the measured quantity stayed from its threshold, as a fraction of the
@@ -168,6 +170,20 @@ def attach_margins(verdicts: list[dict], log: list[dict]) -> list[dict]:
     return out
 
 
+def margin_disagreements(verdicts: list[dict]) -> list[str]:
+    """Verdicts whose logged margin has the wrong sign: one that held with a negative margin,
+    or failed with a positive one. The margin then measures something other than what the
+    verdict tests (another threshold, or only one of its conditions)."""
+    problems = []
+    for v in verdicts:
+        m = v.get("margin")
+        if m is not None and ((v["holds"] and m < 0) or (not v["holds"] and m > 0)):
+            problems.append(f"cell {v['cell']}: the verdict {v['claim']!r} printed {v['holds']} but logged "
+                            f"a {'negative' if m < 0 else 'positive'} margin; the margin must measure "
+                            "the verdict's own test")
+    return problems
+
+
 def _value(token: str) -> tuple[float, float, bool]:
     """(value, rounding step, is percent) of a number as written."""
     percent = token.endswith("%")
@@ -266,7 +282,8 @@ def run_one(job: tuple) -> dict:
     finally:
         os.unlink(log)
     return {"stem": path.stem, "shift": shift, "seconds": seconds,
-            "problems": compare(stored, shifted, shift), "verdicts": verdicts}
+            "problems": compare(stored, shifted, shift) + margin_disagreements(verdicts),
+            "verdicts": verdicts}
 
 
 def sweep(paths: list[Path], shifts: list[int], workers: int = 2, progress: bool = False,
@@ -474,7 +491,8 @@ def render_table(data: dict) -> str:
         ]
     else:
         lines.append("The notebook prints no verdict.")
-    lines += ["", "Other checks (numbers quoted in the markdown, `# NBVAL_CHECK_OUTPUT` cells): "
+    lines += ["", "Other checks (numbers quoted in the markdown, `# NBVAL_CHECK_OUTPUT` cells, "
+              "the sign of each margin): "
               + ("none failed." if not data["other_problems"] else "these failed.")]
     for p in data["other_problems"]:
         plural = "s" if len(p["shifts"]) > 1 else ""
