@@ -218,10 +218,11 @@ def _stale(aid: str, nb) -> str | None:
     return None
 
 
-def test_a_stale_table_is_caught():
+def test_a_stale_table_is_caught(tmp_path):
     aid = "07_applied_lr"
     nb = nbformat.read(solution_path(aid), as_version=4)
     fingerprint = source_fingerprint(nb)
+    assert source_fingerprint(solution_path(aid)) == fingerprint
     rerun = nbformat.from_dict(nb)  # re-executing changes outputs, counts and metadata, not sources
     for cell in rerun.cells:
         if cell.cell_type == "code":
@@ -231,7 +232,8 @@ def test_a_stale_table_is_caught():
     edited = nbformat.from_dict(nb)
     index = next(i for i, c in enumerate(edited.cells) if "verdict(" in c.source)
     edited.cells[index].source = edited.cells[index].source.replace("verdict(", "verdict( ", 1)
-    assert source_fingerprint(edited) != fingerprint
+    nbformat.write(edited, tmp_path / "edited.ipynb")  # an edited copy on disk
+    assert source_fingerprint(tmp_path / "edited.ipynb") != fingerprint
     prose = nbformat.from_dict(nb)
     md = next(c for c in prose.cells if c.cell_type == "markdown")
     md.source += " "
