@@ -333,3 +333,24 @@ def test_honest_feedback_keeps_outputs_and_score_and_cheats_score_zero(attacked)
     assert scores["honest", AID, "practice-tests"][0] == 1
     for student in ("int-cheat", "timeout", "raise-in", "class-name"):
         assert scores[student, AID, "practice-tests"][0] == 0, student
+
+
+@pytest.mark.slow
+def test_the_report_lists_the_attacks_as_suspicious_and_names_the_timeout(attacked, tmp_path):
+    from test_course_commands import course_py
+
+    done = course_py("report", "00", "--course", str(attacked), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    flagged = report.split("## Suspicious submissions", 1)[1].split("## Questions", 1)[0]
+    for student in ("print-in", "raise-in", "raise-fitting-template", "raise-builtin", "class-name", "base64",
+                    "hook", "int-cheat"):
+        assert f"**{student}**" in flagged, student
+    assert "**honest**" not in flagged and "**timeout**" not in flagged
+    assert "overrides __eq__" in flagged and "events.register" in flagged
+    import csv
+
+    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "scores.csv").open(encoding="utf-8"))}
+    assert rows["timeout"]["message"] == rows["timeout"]["error"] == f"timed out after {TIMEOUT} s"
+    assert "overrides __eq__" in rows["int-cheat"]["suspicious"] and rows["honest"]["suspicious"] == ""
+    assert "KeyboardInterrupt" not in report and "CellTimeoutError" not in report
