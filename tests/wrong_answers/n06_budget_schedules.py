@@ -27,28 +27,32 @@ def _wsd(decay_start="total_steps - cooldown_steps", warmup="peak_lr * step / wa
     return _WSD.format(decay_start=decay_start, warmup=warmup, cosine=cosine, sqrt=sqrt)
 
 
-_PLAN = '''def plan_branches(budgets, cooldown_frac, warmup_steps):
-    """{{budget: (branch_step, cooldown_steps)}} of a branched WSD sweep, one entry per distinct budget."""
+_PLAN = '''def plan_branches(budgets, min_cooldown_frac, warmup_steps, every=1):
+    """{{budget: (branch_step, cooldown_steps)}}: branches from checkpoints saved every `every` steps."""
     {check_frac}
+    {check_every}
     plan = {{}}
     for budget in sorted(set(budgets)):
-        cooldown = {cooldown}
+        shortest = {shortest}
         branch = {branch}
         {check_warmup}
-        plan[budget] = (branch, cooldown)
+        plan[budget] = (branch, {cooldown})
     if not plan:
         raise ValueError("budgets must not be empty")
     return plan
 '''
-_CHECK_FRAC = '''if not 0 < cooldown_frac <= 1:
-        raise ValueError(f"cooldown_frac must be in (0, 1], got {cooldown_frac}")'''
+_CHECK_FRAC = '''if not 0 < min_cooldown_frac <= 1:
+        raise ValueError(f"min_cooldown_frac must be in (0, 1], got {min_cooldown_frac}")'''
+_CHECK_EVERY = '''if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a whole number >= 1, got {every!r}")'''
 _CHECK_WARMUP = '''if branch < warmup_steps:
-            raise ValueError(f"budget {budget}: the cooldown would start inside the warmup")'''
+            raise ValueError(f"budget {budget}: no checkpoint after the warmup")'''
 
 
-def _plan(check_frac=_CHECK_FRAC, cooldown="max(1, round(cooldown_frac * budget))", branch="budget - cooldown",
-          check_warmup=_CHECK_WARMUP):
-    return _PLAN.format(check_frac=check_frac, cooldown=cooldown, branch=branch, check_warmup=check_warmup)
+def _plan(check_frac=_CHECK_FRAC, check_every=_CHECK_EVERY, shortest="max(1, round(min_cooldown_frac * budget))",
+          branch="(budget - shortest) // every * every", check_warmup=_CHECK_WARMUP, cooldown="budget - branch"):
+    return _PLAN.format(check_frac=check_frac, check_every=check_every, shortest=shortest, branch=branch,
+                        check_warmup=check_warmup, cooldown=cooldown)
 
 
 WRONG = {
@@ -72,14 +76,17 @@ WRONG = {
 ''',
     },
     "exB-plan": {
-        "cooldown rounded down (int)": _plan(cooldown="max(1, int(cooldown_frac * budget))"),
-        "no minimum of one cooldown step": _plan(cooldown="round(cooldown_frac * budget)"),
-        "branch counted after the warmup": _plan(branch="budget - cooldown - warmup_steps",
-                                                 check_warmup="if branch < 0:\n            raise ValueError('too short')"),
-        "cooldown of the longest budget for every budget": _plan(
-            cooldown="max(1, round(cooldown_frac * max(budgets)))",
-            check_warmup="if branch < warmup_steps:\n            raise ValueError('too short')"),
+        "ignores the checkpoint grid (branches at budget - cooldown)": _plan(branch="budget - shortest"),
+        "nearest checkpoint instead of the latest early enough": _plan(
+            branch="round((budget - shortest) / every) * every"),
+        "next checkpoint after budget - cooldown (cooldown too short)": _plan(
+            branch="-(-(budget - shortest) // every) * every"),
+        "cooldown of the minimum length, not to the budget": _plan(cooldown="shortest"),
+        "earliest checkpoint after the warmup": _plan(branch="-(-warmup_steps // every) * every"),
+        "minimum cooldown rounded down (int)": _plan(shortest="max(1, int(min_cooldown_frac * budget))"),
+        "no minimum of one cooldown step": _plan(shortest="round(min_cooldown_frac * budget)"),
         "branches may start inside the warmup": _plan(check_warmup="pass"),
-        "cooldown_frac not checked": _plan(check_frac="pass"),
+        "min_cooldown_frac not checked": _plan(check_frac="pass"),
+        "every not checked": _plan(check_every="pass"),
     },
 }
