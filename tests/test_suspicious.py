@@ -32,6 +32,7 @@ PATTERNS = {
     "inspect": ("import inspect\nframe = inspect.currentframe()", "inspect.currentframe"),
     "f_back": ("def f(e):\n    return e.__traceback__.tb_frame.f_back", "tb_frame"),
     "function globals": ("g = decays_needed.__globals__", "__globals__"),
+    "object graph": ("subs = ().__class__.__base__.__subclasses__()", "__subclasses__"),
     "In": ("print(In[-1])", "In"),
     "_ih": ("text = _ih", "_ih"),
     "Out": ("print(Out)", "Out"),

@@ -38,7 +38,8 @@ SHELL_HOOK_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "in
                     "display_pub", "ev", "ex", "push"}
 NAMESPACE_CALLS = {"globals", "locals", "vars"}
 FRAME_ATTRS = {"_getframe", "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame", "cr_frame",
-               "ag_frame", "__globals__", "__builtins__", "__closure__", "__code__"}
+               "ag_frame", "__globals__", "__builtins__", "__closure__", "__code__", "__subclasses__", "__mro__",
+               "__bases__", "__base__"}
 FRAME_FUNCTIONS = {"currentframe", "stack", "getouterframes", "getinnerframes", "trace", "getframeinfo"}
 COMPARISON_DUNDERS = {"__eq__", "__ne__", "__hash__", "__bool__", "__len__", "__lt__", "__le__", "__gt__", "__ge__",
                       "__instancecheck__", "__subclasscheck__", "__class__"}
