@@ -25,7 +25,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from conftest import ASSIGNMENTS, is_test_cell, nbgrader_meta, read, solution_path, student_path
+from conftest import ASSIGNMENTS, ROOT, is_test_cell, nbgrader_meta, read, solution_path, student_path
 from grading_feedback import (BUILTIN_EXCEPTIONS, ELLIPSIS, HIDDEN_NOTE, LINE_WITHHELD, OUTPUT_WITHHELD, PASSED,
                               assert_templates, exception_name, hidden_lines, matching_message, scrub_cell,
                               submitted_outputs, timed_out, timeout_of, timeout_text, verdict, verdict_output)
@@ -129,6 +129,17 @@ def test_the_timeout_comes_from_the_config():
     assert timeout_of(c) == 60
     c.Execute.timeout = 5
     assert timeout_of(c) == 5
+
+
+def test_the_report_reads_the_timeout_from_the_course_config(tmp_path):
+    from grading_feedback import configured_timeout
+
+    assert configured_timeout(tmp_path) == 30  # no config: nbgrader's default
+    assert configured_timeout(ROOT) == 60
+    # a config that does not load on this machine (a check that raises): its line is read
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.ExecutePreprocessor.timeout = 45\n"
+                                                 "raise RuntimeError('not here')\n")
+    assert configured_timeout(tmp_path) == 45
 
 
 @pytest.mark.parametrize("ename, evalue, text", [
