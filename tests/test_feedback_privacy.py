@@ -176,6 +176,11 @@ def test_learner_cells_take_the_outputs_they_were_submitted_with():
         del cell["id"]
     got = submitted_outputs(ran, sent)
     assert [o[0]["text"] if o else o for o in got] == ["mine\n", "my In\n", "by position\n", None]
+    # a test cell the autograder re-added shifts positions: matched in order by source
+    readded = [ran[0], new_code_cell("assert True"), ran[2], ran[3]]
+    del readded[1]["id"]
+    got = submitted_outputs(readded, sent)
+    assert [o[0]["text"] if o else o for o in got] == ["mine\n", None, "by position\n", None]
 
 
 def test_the_safety_net_withholds_any_hidden_line():

@@ -181,15 +181,21 @@ def verdict_output(passed: bool, text: str):
 def submitted_outputs(cells: list, submitted: list) -> list[list | None]:
     """For each of ``cells``, the outputs of the same cell in the ``submitted`` notebook.
 
-    Matched by cell id; a cell without a matching id takes the submitted cell at the
-    same position if its source is the same; otherwise None (no output is shown).
+    Matched by cell id; a cell without a matching id takes the next submitted cell, in
+    order, with the same source (cells re-added by the autograder shift positions);
+    otherwise None (no output is shown).
     """
     by_id = {c.get("id"): c for c in submitted if c.get("id")}
-    found = []
-    for i, cell in enumerate(cells):
-        twin = by_id.get(cell.get("id")) if cell.get("id") else None
-        if twin is None and i < len(submitted) and submitted[i].get("source") == cell.get("source"):
-            twin = submitted[i]
+    taken = {c.get("id") for c in cells if c.get("id") in by_id}  # submitted cells matched by id
+    free = [j for j, c in enumerate(submitted) if c.get("id") not in taken]
+    found, after = [], 0
+    for cell in cells:
+        twin = by_id.get(cell.get("id")) if cell.get("id") in taken else None
+        if twin is None:
+            at = next((k for k in range(after, len(free)) if submitted[free[k]].get("source") == cell.get("source")),
+                      None)
+            if at is not None:
+                twin, after = submitted[free[at]], at + 1
         found.append(None if twin is None or twin.get("cell_type") != "code" else list(twin.get("outputs", [])))
     return found
 
