@@ -16,7 +16,9 @@ checks: every step succeeds; the submissions in the inbound belong to their lear
 a learner can list neither the inbound nor the released feedback, and can read neither
 the other learner's work nor the instructor's course (solutions, hidden tests,
 gradebook, collected submissions); the gradebook holds full marks for ada and a loss
-on the wrong exercise for bob; each learner's fetched feedback shows their own score
+on the wrong exercise for bob; autograde ran bob's code in the grading sandbox (uid
+65534, none of the instructor's home or course in sight), although the instructor is
+an ordinary user; each learner's fetched feedback shows their own score
 and no hidden test. Everything started is stopped and the accounts are removed, even
 when a step fails.
 """
@@ -321,6 +323,13 @@ class Server:
                              f"{out[-3000:]}\n--- hub log:\n{self.hub.logs()}")
 
 
+def sandbox_probe(course: Path) -> str:
+    """A learner's cell that prints its uid and what it sees of the instructor's home and course."""
+    return ("import os\n"
+            f"seen = [sorted(os.listdir(p)) for p in ({str(course.parent)!r}, {str(course)!r})]\n"
+            "print('SANDBOX-PROBE', os.getuid(), seen)\n")
+
+
 def _text(page: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
 
@@ -351,6 +360,9 @@ def klass(tmp_path_factory):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
+    from test_sandbox import ensure_bwrap
+
+    ensure_bwrap()  # autograde refuses to grade without its sandbox
     _chp()
     suffix = secrets.token_hex(3)
     teacher, ada, bob = (f"lrc-{role}-{suffix}" for role in ("teacher", "ada", "bob"))
@@ -422,7 +434,10 @@ def klass(tmp_path_factory):
         for user in learners:  # the learners' work, saved through their own servers
             fetched = servers[user].read_notebook(notebook)
             assert fetched.cells, f"{user} fetched an empty notebook"
-            servers[user].save_notebook(notebook, edited(AID, work[user], student=home[user] / notebook))
+            mine = edited(AID, work[user], student=home[user] / notebook)
+            if user == bob:  # a curious learner: who grades me, and what can I see?
+                mine.cells.append(nbformat.v4.new_code_cell(sandbox_probe(course)))
+            servers[user].save_notebook(notebook, mine)
         for user in learners:
             step(3, user, str(home[user]))  # submit
         inbound = exchange / "lr-course" / "inbound"
@@ -509,6 +524,18 @@ def test_the_gradebook_has_every_grade(klass):
     gid, mistake = klass["wrong"]
     assert sum(grades[bob, t][0] for t in tests) < sum(grades[bob, t][1] for t in tests), \
         f"bob's wrong answer ({mistake}) got full marks: {grades}"
+
+
+def test_autograde_ran_in_the_sandbox(klass):
+    """The instructor is an ordinary user: bwrap runs unprivileged, in a user namespace."""
+    nb = nbformat.read(klass["course"] / "autograded" / klass["bob"] / AID / f"{AID}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    # Of the home and the course, only the path down to its own working copy exists there
+    # (and the course's public helpers package, when the environment imports it from there).
+    seen = [f"SANDBOX-PROBE 65534 [['{klass['course'].name}'], {course}]"
+            for course in (['autograded'], ['autograded', 'helpers'])]
+    assert any(line in printed for line in seen), \
+        f"bob's code ran outside the sandbox (uid, course and home in reach): {printed[-2000:]}"
 
 
 def test_each_learner_fetched_their_own_feedback_without_hidden_tests(klass):

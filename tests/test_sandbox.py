@@ -16,8 +16,10 @@ would. Every attack's *effect* is checked, not only that grading went on:
 - start 300 processes and leave them running: the process limit stops it short of
   300, and after grading no such process exists.
 
-An honest submission scores full marks, as before. Unit tests cover the refusal where
-``bwrap`` cannot run and the documented opt-out.
+An honest submission scores full marks, as before. A submission past its wall-time
+limit is stopped, with everything it started. Unit tests cover the refusal where
+``bwrap`` cannot run and the documented opt-out (also end to end). The tests that run
+autograde are marked slow (about 3 minutes on 2 busy cores).
 """
 from __future__ import annotations
 
@@ -270,6 +272,7 @@ def attacked(tmp_path_factory):
            "connections": connections, "control": control, "seconds": seconds, "host_tmp": host_tmp}
 
 
+@pytest.mark.slow
 def test_every_attack_submission_was_graded(attacked):
     assert attacked["done"].returncode == 0, attacked["done"].stdout + attacked["done"].stderr
     for student in attacks(attacked["course"], attacked["exchange"], 1):
@@ -279,12 +282,14 @@ def test_every_attack_submission_was_graded(attacked):
                                             "CONNECTED", "ALLOCATED")), f"{student}'s attack did not run: {out}"
 
 
+@pytest.mark.slow
 def test_honest_submissions_keep_full_marks(attacked):
     for student in ("honest", "other"):
         auto, top = attacked["before"][student, "practice-tests"]
         assert auto == top > 0, f"{student} lost points under the sandbox"
 
 
+@pytest.mark.slow
 def test_attack_cannot_read_hidden_tests_other_learners_or_the_course(attacked):
     out = outputs(attacked["course"], "attack-read")
     assert "SUMMARY files read: 0 secret seen: False hidden tests seen: False" in out, out[:3000]
@@ -297,6 +302,7 @@ def test_attack_cannot_read_hidden_tests_other_learners_or_the_course(attacked):
         assert name not in out.split("LISTED", 1)[1].split("READ", 1)[0], f"the attack listed {name}"
 
 
+@pytest.mark.slow
 def test_attack_sees_no_secret_of_the_instructors_environment(attacked):
     out = outputs(attacked["course"], "attack-read")
     environment = out.split("ENVIRONMENT", 1)[1].split("\n", 1)[0]
@@ -304,6 +310,7 @@ def test_attack_sees_no_secret_of_the_instructors_environment(attacked):
     assert "JUPYTERHUB_API_TOKEN" not in environment and SECRET not in environment, environment
 
 
+@pytest.mark.slow
 def test_attack_cannot_rewrite_the_gradebook(attacked):
     out = outputs(attacked["course"], "attack-gradebook")
     assert "REWROTE" not in out and out.count("BLOCKED") == 2, out
@@ -313,6 +320,7 @@ def test_attack_cannot_rewrite_the_gradebook(attacked):
     assert all(auto != 99.0 for auto, _ in after.values())
 
 
+@pytest.mark.slow
 def test_attack_cannot_write_outside_its_private_copy(attacked):
     course = attacked["course"]
     out = outputs(course, "attack-write")
@@ -326,6 +334,7 @@ def test_attack_cannot_write_outside_its_private_copy(attacked):
     assert not {n for n in set(os.listdir("/tmp")) - attacked["host_tmp"] if SECRET in n}
 
 
+@pytest.mark.slow
 def test_attack_cannot_reach_a_listener_on_the_loopback(attacked):
     out = outputs(attacked["course"], "attack-network")
     assert "CONNECTED" not in out and out.count("BLOCKED") == 3, out
@@ -333,11 +342,13 @@ def test_attack_cannot_reach_a_listener_on_the_loopback(attacked):
     assert attacked["control"], "the listener did not see the test's own connection"
 
 
+@pytest.mark.slow
 def test_attack_cannot_allocate_12_gb(attacked):
     out = outputs(attacked["course"], "attack-memory")
     assert "BLOCKED MemoryError" in out and "ALLOCATED" not in out, out
 
 
+@pytest.mark.slow
 def test_attack_cannot_start_300_processes_nor_leave_any_running(attacked):
     out = outputs(attacked["course"], "attack-processes")
     line = next(l for l in out.splitlines() if l.startswith("STARTED"))
@@ -346,6 +357,7 @@ def test_attack_cannot_start_300_processes_nor_leave_any_running(attacked):
     assert _sleepers() == [], "processes started by a submission outlived its grading"
 
 
+@pytest.mark.slow
 def test_grading_cost_per_submission(attacked):
     """The whole attack run (6 submissions of notebook 00, each a kernel start and a run)."""
     per_submission = attacked["seconds"] / 6
@@ -401,6 +413,7 @@ def test_the_view_never_holds_the_course(tmp_path):
                 or p in course.resolve().parents], view.readable
 
 
+@pytest.mark.slow
 def test_autograde_refuses_without_bwrap_and_grades_with_the_opt_out(tmp_path):
     """End to end: no grade without a sandbox, unless the instructor opts out."""
     course = new_course(tmp_path / "course")
@@ -419,3 +432,19 @@ def test_autograde_refuses_without_bwrap_and_grades_with_the_opt_out(tmp_path):
     assert "WITHOUT a sandbox" in done.stdout + done.stderr
     auto, top = grades(course)["ada", "practice-tests"]
     assert auto == top > 0
+
+
+@pytest.mark.slow
+def test_a_submission_past_its_time_limit_is_stopped_with_everything_it_started(tmp_path):
+    """The per-submission wall-time limit (here 20 s) kills the kernel and its processes."""
+    course = new_course(tmp_path / "course")
+    mark = f"{int(TOKEN, 16) % 90000 + 10000}.{8765}"
+    submit(course, "slow", with_cell(f"import subprocess\nsubprocess.run(['sleep', '{mark}'])"))
+    env = {**tool_env(), "LR_COURSE_SANDBOX_SUBMISSION_SECONDS": "20"}
+    start = time.monotonic()
+    done = nbgrader(course, "autograde", AID, env=env, check=False)
+    took = time.monotonic() - start
+    assert took < 55, f"the submission ran {took:.0f} s, past its limit and nbgrader's per-cell timeout"
+    assert done.returncode != 0 and "ran past 20" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert grades(course).get(("slow", "practice-tests"), (None,))[0] is None, "scored after being stopped"
+    assert not [p for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]

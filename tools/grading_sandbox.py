@@ -225,6 +225,14 @@ LIMITS_THEN_EXEC = (
     "    resource.setrlimit(getattr(resource, 'RLIMIT_' + name), (value, value))\n"
     "os.execv(sys.argv[6], sys.argv[6:])\n"
 )
+# Runs first, outside: bwrap and the kernel start with SIGINT ignored. nbgrader interrupts a
+# cell that runs too long with SIGINT to the whole process group; bwrap would die of it
+# (and take the kernel along), while ipykernel catches SIGINT only while a cell runs.
+IGNORE_SIGINT_THEN_EXEC = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
 # Runs inside the outer (privileged) sandbox: drop to the sandbox user for good.
 DROP_THEN_EXEC = (
     "import os, sys\n"
@@ -245,7 +253,8 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
     """
     python = sys.executable
     made: set = set()
-    cmd = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    cmd = [python, "-I", "-S", "-c", IGNORE_SIGINT_THEN_EXEC,
+           bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--hostname", "sandbox", "--clearenv"]
     env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
     env.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", USER="nobody", LOGNAME="nobody",
@@ -359,7 +368,9 @@ if AsyncKernelManager is not None:
             provisioner = self.provisioner
             pid = getattr(provisioner, "pid", None)
             if pid:
-                self.log.error("grading sandbox: the submission ran past %s s; its kernel is stopped",
+                self.log.error("grading sandbox: the submission ran past %g s "
+                               "(LR_COURSE_SANDBOX_SUBMISSION_SECONDS); its kernel is stopped and it "
+                               "is not graded",
                                self._sandbox_limits.submission_seconds)
                 try:
                     os.kill(pid, signal.SIGKILL)  # bwrap; --die-with-parent takes the rest
