@@ -8,6 +8,8 @@ other cell runs without error). Notebook 01 is then submitted in several broken
 forms, each of which must be scored on its merits without disturbing the grades
 already in the gradebook. Every notebook is also submitted with the plausible wrong
 answers of tests/wrong_answers/, which must lose points on the exercise they get wrong.
+Every autograde runs in the grading sandbox (tools/grading_sandbox.py), so these tests
+also show that every notebook grades inside it (07's two training processes included).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, ROOT, is_test_cell, nbgrader_meta, read, student_path, tool_env
+from conftest import (ASSIGNMENTS, ROOT, ensure_grading_sandbox, is_test_cell, nbgrader_meta, read,
+                      student_path, tool_env)
 from test_wrong_answers import wrong_answers
 
 BROKEN_AID = "01_why_lr_matters"
@@ -132,6 +135,7 @@ class Course:
     """A throw-away course directory; each assignment is generated and graded on first use."""
 
     def __init__(self, root: Path):
+        ensure_grading_sandbox()  # autograde runs every submission in it
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "nbgrader_config.py", root)

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ROOT, is_test_cell, nbgrader_meta, read, solution_path
+from conftest import ROOT, ensure_grading_sandbox, is_test_cell, nbgrader_meta, read, solution_path
 from test_grading import edited
 from test_wrong_answers import exercises, wrong_answers
 
@@ -64,6 +64,7 @@ def fresh_copy(course: Path, venv: Path = ROOT / ".venv", names=COPIED) -> Path:
 
 @pytest.fixture(scope="module")
 def cycle(tmp_path_factory):
+    ensure_grading_sandbox()  # autograde runs every submission in it
     course = fresh_copy(tmp_path_factory.mktemp("cycle"))
     gid, mistakes = next(iter(wrong_answers(AID).items()))
     mistake, wrong_code = next(iter(mistakes.items()))
@@ -201,6 +202,7 @@ def test_the_jupyterhub_exchange_commands_work_in_order(tmp_path):
 
     if _skip_reason() is None:
         pytest.skip("test_jupyterhub_class.py runs these commands as real users on a real hub")
+    ensure_grading_sandbox()
     course, home, exchange = fresh_copy(tmp_path / "course"), tmp_path / "home", tmp_path / "exchange"
     home.mkdir()
     steps, config = hub_steps()

@@ -43,7 +43,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, ensure_grading_sandbox
 from test_grading import edited
 from test_instructor_cycle import fresh_copy, hidden_lines, hub_steps
 from test_wrong_answers import exercises, wrong_answers
@@ -360,9 +360,7 @@ def klass(tmp_path_factory):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from test_sandbox import ensure_bwrap
-
-    ensure_bwrap()  # autograde refuses to grade without its sandbox
+    ensure_grading_sandbox()  # autograde refuses to grade without its sandbox
     _chp()
     suffix = secrets.token_hex(3)
     teacher, ada, bob = (f"lrc-{role}-{suffix}" for role in ("teacher", "ada", "bob"))

@@ -23,7 +23,6 @@ autograde are marked slow (about 3 minutes on 2 busy cores).
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import select
@@ -39,7 +38,7 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ROOT, read, solution_path, tool_env
+from conftest import ROOT, ensure_grading_sandbox, read, solution_path, tool_env
 from test_instructor_cycle import hidden_lines
 
 AID = "00_start_here"
@@ -48,23 +47,7 @@ SECRET = f"PRIVATE-{TOKEN}"  # written into every place a submission must not re
 SLEEP_MARK = f"{int(TOKEN, 16) % 90000 + 10000}.{4321}"  # the argument of the attack's `sleep`s
 
 
-def ensure_bwrap() -> None:
-    """Debian's bubblewrap, installed with apt-get first when running as root and it is missing."""
-    if shutil.which("bwrap") or not sys.platform.startswith("linux"):
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return
-    # Test workers may ask at the same time; apt-get takes one at a time.
-    with open(Path(os.environ.get("TMPDIR", "/tmp")) / "lr-course-bwrap.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if shutil.which("bwrap"):
-            return
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "bubblewrap"], env=env, capture_output=True)
-
-
-ensure_bwrap()
+ensure_grading_sandbox()
 sys.path.insert(0, str(ROOT / "tools"))
 import grading_sandbox  # noqa: E402
 
