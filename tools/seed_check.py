@@ -370,7 +370,7 @@ def format_margin(margin: float | None) -> str:
     if margin is None:
         return "—"
     text = f"{margin:.1%}".replace("-", "−")
-    return text + (" (thin)" if margin < THIN else "")
+    return text + (" (thin)" if 0 <= margin < THIN else "")  # below 0 the verdict failed
 
 
 def summary_text(rows: list[dict], shifts: list[int]) -> str:
@@ -487,7 +487,7 @@ def render_table(data: dict) -> str:
             "printed counts as a failure). *Worst margin*: how far the measured quantity stayed "
             "from the verdict's threshold at its worst seed, as a fraction of the threshold "
             "(`helpers.margin_below` / `margin_above`), at the shift where it came closest; "
-            f"\"(thin)\" below {THIN:.0%}; \"—\" where the verdict logs no margin.",
+            f"\"(thin)\" from 0 to {THIN:.0%}; \"—\" where the verdict logs no margin.",
         ]
     else:
         lines.append("The notebook prints no verdict.")
