@@ -69,7 +69,7 @@ from torch import nn
 from . import _validate
 from .plots import RULE_COLORS, legend_outside
 
-__all__ = ["lr_range_test", "RangeTestResult", "SuggestionError"]
+__all__ = ["lr_range_test", "RangeTestResult", "SuggestionError", "PITFALL_EXAMPLES", "mystery_range_tests"]
 
 STEP_MODES = ("exp", "linear")
 SUGGEST_METHODS = ("valley", "steepest", "minimum")
@@ -388,6 +388,10 @@ class RangeTestResult:
     def suggestions(self) -> dict:
         """All suggestions that can be made, as ``{method: lr}``.
 
+        The keys are the rule names of :meth:`suggest` (``"valley"``,
+        ``"steepest"``, ``"minimum"``); the value under ``"minimum"`` is already
+        divided by 10 (printed summaries and legends call it ``minimum/10``).
+
         Examples
         --------
         >>> import numpy as np
@@ -501,8 +505,8 @@ class RangeTestResult:
             span = f"lr {self.lrs[0]:.3g} -> {self.lrs[-1]:.3g}"
         else:
             span = "no points recorded"
-        found = self.suggestions()
-        sugg = ", ".join(f"{k}={v:.3g}" for k, v in found.items()) or "none (see .suggest())"
+        found = self.suggestions()  # keys are rule names; the "minimum" rule's value is minimum/10
+        sugg = ", ".join(f"{RULE_LABELS[k]}={v:.3g}" for k, v in found.items()) or "none (see .suggest())"
         runs = f"median of {self.n_runs} runs, " if self.n_runs > 1 else ""
         return (
             f"RangeTestResult({runs}{self.step_mode} sweep, {len(self.lrs)}/{self.num_iters} points, {span}, "
@@ -1155,3 +1159,89 @@ class _RngState:
             torch.cuda.set_rng_state_all(self.cuda)
         random.setstate(self.python)
         np.random.set_state(self.numpy)
+
+
+# -- exercises: range tests to diagnose ------------------------------------------------------------
+PITFALL_EXAMPLES = {
+    "end_lr too low": {"end_lr": 0.1},
+    "no smoothing": {"smooth": 0.0},
+    "too few iterations": {"num_iters": 20},
+    "start_lr too high": {"start_lr": 1e-2},
+}
+"""Four one-change range tests (``lr_range_test`` keyword arguments, otherwise the defaults),
+named by the pitfall each shows; the default of :func:`mystery_range_tests`."""
+
+
+def mystery_range_tests(make_run: Callable[[], tuple], criterion: Callable, settings: Optional[Mapping] = None, *,
+                        key: int, labels: Optional[Sequence[str]] = None) -> dict:
+    """Run one range test per setting and return the curves under shuffled labels.
+
+    For a diagnosis exercise: the learner sees curves ``"A"``, ``"B"``, ... but not
+    which setting made which, since the labels are assigned by a permutation drawn
+    from ``numpy.random.default_rng(key)`` (the same on every machine, so a grader
+    who knows ``key`` knows the answer). Every test starts from a fresh
+    ``make_run()`` and runs ``lr_range_test`` with its defaults, changed only by
+    that setting's keyword arguments.
+
+    Parameters
+    ----------
+    make_run : callable
+        Called once per setting with no arguments; returns ``(model, optimizer,
+        train_loader)`` (further items, such as a validation loader, are ignored).
+    criterion : callable
+        The loss, as for :func:`lr_range_test`.
+    settings : mapping of str to dict, optional
+        ``{name: lr_range_test keyword arguments}``, 1 to 26 entries; default
+        :data:`PITFALL_EXAMPLES`.
+    key : int >= 0
+        Seeds the label permutation (not the training runs: seed those in ``make_run``).
+    labels : sequence of str, optional
+        Distinct labels, one per setting; default ``"A"``, ``"B"``, ...
+
+    Returns
+    -------
+    dict
+        ``{label: RangeTestResult}`` in label order.
+
+    Raises
+    ------
+    ValueError
+        For a ``make_run`` that is not callable, empty or non-dict settings, a
+        negative or non-integer ``key``, or labels that are not distinct strings,
+        one per setting.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> def make_run():
+    ...     torch.manual_seed(0)
+    ...     model = nn.Linear(4, 2)
+    ...     data = [(torch.randn(8, 4), torch.randint(0, 2, (8,))) for _ in range(3)]
+    ...     return model, torch.optim.SGD(model.parameters(), lr=1e-3), data
+    >>> curves = mystery_range_tests(make_run, nn.CrossEntropyLoss(),
+    ...                              {"short": {"num_iters": 12}, "long": {"num_iters": 40}}, key=0)
+    >>> sorted(curves), sorted(c.num_iters for c in curves.values())
+    (['A', 'B'], [12, 40])
+    """
+    if not callable(make_run):
+        raise ValueError(f"make_run must be a callable returning (model, optimizer, train_loader), got {make_run!r}")
+    settings = PITFALL_EXAMPLES if settings is None else settings
+    if not isinstance(settings, Mapping) or not 1 <= len(settings) <= 26:
+        raise ValueError(f"settings must be a mapping with 1 to 26 entries, got {settings!r}")
+    for name, kwargs in settings.items():
+        if not isinstance(kwargs, Mapping):
+            raise ValueError(f"settings[{name!r}] must be a dict of lr_range_test arguments, got {kwargs!r}")
+    key = _validate.integer("key", key, low=0)
+    labels = [chr(ord("A") + i) for i in range(len(settings))] if labels is None else list(labels)
+    if (len(labels) != len(settings) or len(set(labels)) != len(labels)
+            or not all(isinstance(label, str) and label for label in labels)):
+        raise ValueError(f"labels must be {len(settings)} distinct non-empty strings, got {labels!r}")
+    order = np.random.default_rng(key).permutation(len(settings))
+    names = list(settings)
+    curves = {}
+    for label, index in zip(labels, order):
+        model, optimizer, train_loader = tuple(make_run())[:3]
+        curves[label] = lr_range_test(model, optimizer, criterion, train_loader, progress=False,
+                                      **dict(settings[names[index]]))
+    return curves
