@@ -127,6 +127,36 @@ WRONG = {
                   warmup_steps=round(recipe["warmup_steps"] * new / old), total_steps=round(recipe["total_steps"] * new / old))
     return recipe
 ''',
+        "step counts truncated with int() instead of rounded": '''import math
+
+
+def scale_recipe(recipe, k, optimizer="sgd"):
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    batch = k * recipe["batch_size"]
+    if not k > 0 or batch != round(batch):
+        raise ValueError(f"k must be > 0 and k * batch_size a whole number, got k = {k}")
+    batch = round(batch)
+    old, new = math.ceil(recipe["train_size"] / recipe["batch_size"]), math.ceil(recipe["train_size"] / batch)
+    lr = recipe["lr"] * (k if optimizer == "sgd" else math.sqrt(k))
+    return dict(recipe, batch_size=batch, lr=lr, warmup_steps=int(recipe["warmup_steps"] * new / old),
+                total_steps=int(recipe["total_steps"] * new / old))
+''',
+        "step counts rounded up with math.ceil instead of to the nearest step": '''import math
+
+
+def scale_recipe(recipe, k, optimizer="sgd"):
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    batch = k * recipe["batch_size"]
+    if not k > 0 or batch != round(batch):
+        raise ValueError(f"k must be > 0 and k * batch_size a whole number, got k = {k}")
+    batch = round(batch)
+    old, new = math.ceil(recipe["train_size"] / recipe["batch_size"]), math.ceil(recipe["train_size"] / batch)
+    lr = recipe["lr"] * (k if optimizer == "sgd" else math.sqrt(k))
+    return dict(recipe, batch_size=batch, lr=lr, warmup_steps=math.ceil(recipe["warmup_steps"] * new / old),
+                total_steps=math.ceil(recipe["total_steps"] * new / old))
+''',
         "square-root rule for SGD as well": '''def scale_recipe(recipe, k, optimizer="sgd"):
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
