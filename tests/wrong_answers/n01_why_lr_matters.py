@@ -195,4 +195,82 @@ WRONG = {
     return float(2 / (v @ A @ v))
 ''',
     },
+    "ex3-predict-limit": {
+        "predicts 1/lambda_max (the rate that jumps to the minimum) instead of 2/lambda_max": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    steps = 10
+    lam = power_iteration(A, steps, seed)
+    while True:
+        steps *= 2
+        previous, lam = lam, power_iteration(A, steps, seed)
+        if abs(lam - previous) <= rtol / 10 * lam:
+            return 1 / lam
+''',
+        "returns lambda_max itself, not the limit": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    steps = 10
+    lam = power_iteration(A, steps, seed)
+    while True:
+        steps *= 2
+        previous, lam = lam, power_iteration(A, steps, seed)
+        if abs(lam - previous) <= rtol / 10 * lam:
+            return lam
+''',
+        "a fixed 100 steps of power iteration (too few when the top eigenvalues are close)": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    return 2 / power_iteration(A, seed=seed)
+''',
+        "a handful of steps (10)": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    return 2 / power_iteration(A, 10, seed)
+''',
+        "stops on an absolute change of rtol (too early for a small lambda_max)": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    steps = 10
+    lam = power_iteration(A, steps, seed)
+    while True:
+        steps *= 2
+        previous, lam = lam, power_iteration(A, steps, seed)
+        if abs(lam - previous) <= rtol:
+            return 2 / lam
+''',
+        "stops as soon as the change is below rtol (no margin for slow convergence)": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    steps = 10
+    lam = power_iteration(A, steps, seed)
+    while True:
+        steps *= 2
+        previous, lam = lam, power_iteration(A, steps, seed)
+        if abs(lam - previous) <= rtol * lam:
+            return 2 / lam
+''',
+        "uses eigvalsh instead of power iteration": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+    return float(2 / np.linalg.eigvalsh(np.asarray(A, dtype=float))[-1])
+''',
+        "no check of rtol": '''def predict_limit(A, rtol=1e-6, seed=0):
+    """The stability limit 2/λ_max of gradient descent on ½θᵀAθ, predicted with power_iteration."""
+    steps = 10
+    lam = power_iteration(A, steps, seed)
+    while True:
+        steps *= 2
+        previous, lam = lam, power_iteration(A, steps, seed)
+        if abs(lam - previous) <= rtol / 10 * lam:
+            return 2 / lam
+''',
+    },
 }
