@@ -25,7 +25,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from conftest import ASSIGNMENTS, ROOT, is_test_cell, nbgrader_meta, read, solution_path, student_path
+from conftest import (ASSIGNMENTS, ROOT, ensure_grading_sandbox, is_test_cell, nbgrader_meta, read, solution_path,
+                      student_path)
 from grading_feedback import (BUILTIN_EXCEPTIONS, ELLIPSIS, HIDDEN_NOTE, LINE_WITHHELD, OUTPUT_WITHHELD, PASSED,
                               assert_templates, exception_name, hidden_lines, matching_message, scrub_cell,
                               submitted_outputs, timed_out, timeout_of, timeout_text, verdict, verdict_output)
@@ -268,6 +269,7 @@ def page_text(path: Path) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
+    ensure_grading_sandbox()  # autograde runs every submission in it
     course = Course(tmp_path_factory.mktemp("feedback-privacy") / "course")
     root = course.root
     with (root / "nbgrader_config.py").open("a") as f:

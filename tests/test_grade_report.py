@@ -21,7 +21,7 @@ from nbgrader.api import Gradebook
 from PIL import Image
 from sqlalchemy.exc import SAWarning
 
-from conftest import is_test_cell, nbgrader_meta, read, solution_path, student_path, tool_env
+from conftest import ensure_grading_sandbox, is_test_cell, nbgrader_meta, read, solution_path, student_path, tool_env
 from grade_report import (NO_SUBMISSION, NOT_GRADED, cell_failure, failing_line, failure_label, inline_code,
                           main, question_stats, top_messages)
 from test_course_commands import course_py
@@ -289,6 +289,7 @@ class SyntheticClass:
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> SyntheticClass:
+    ensure_grading_sandbox()  # autograde runs every submission in it
     return SyntheticClass(tmp_path_factory.mktemp("report"))
 
 
