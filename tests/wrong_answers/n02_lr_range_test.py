@@ -170,14 +170,17 @@ WRONG = {
 ''',
     },
     "ex4-diagnosis": {
-        "A and D swapped (confuses the two ends of the sweep)":
-            '''DIAGNOSIS = {"A": "start_lr too high", "B": "no smoothing", "C": "too few iterations", "D": "end_lr too low"}
+        "the two ends of the sweep swapped (start_lr and end_lr confused)":
+            '''DIAGNOSIS = {"A": "end_lr too low", "B": "start_lr too high", "C": "no smoothing", "D": "too few iterations"}
 ''',
-        "the short curve blamed on unrestored weights":
-            '''DIAGNOSIS = {"A": "end_lr too low", "B": "no smoothing", "C": "weights not restored", "D": "start_lr too high"}
+        "the sparse curve blamed on unrestored weights":
+            '''DIAGNOSIS = {"A": "start_lr too high", "B": "end_lr too low", "C": "no smoothing", "D": "weights not restored"}
 ''',
         "the jagged curve blamed on the batch size":
-            '''DIAGNOSIS = {"A": "end_lr too low", "B": "batch size changed", "C": "too few iterations", "D": "start_lr too high"}
+            '''DIAGNOSIS = {"A": "start_lr too high", "B": "end_lr too low", "C": "batch size changed", "D": "too few iterations"}
+''',
+        "the curves diagnosed in the order the pitfalls are listed in the text":
+            '''DIAGNOSIS = {"A": "end_lr too low", "B": "no smoothing", "C": "too few iterations", "D": "start_lr too high"}
 ''',
     },
 }
