@@ -202,10 +202,33 @@ def python_view(course: Path) -> View:
         real = _real(path)
         if real.exists() and real != Path("/"):
             view.add(real)
+    for origin in _helpers_origins(course, prefixes):
+        view.add(Path(origin).parent)
+    return view
+
+
+def _helpers_origins(course: Path, prefixes: list[Path]) -> list[str]:
+    """Where ``helpers`` is imported from: by this process, and by a kernel whose working
+    folder is not the course root (through the environment's installation of it)."""
+    found = []
     spec = importlib.util.find_spec("helpers")
     if spec is not None and spec.origin:
-        view.add(Path(spec.origin).parent)
-    return view
+        found.append(spec.origin)
+    saved = sys.path[:]
+    try:
+        sys.path[:] = [p for p in saved if p and Path(p).is_absolute() and (
+            not _inside(_real(p), course) or any(_inside(_real(p), x) for x in prefixes))]
+        for finder in sys.meta_path:
+            try:
+                spec = finder.find_spec("helpers", None)
+            except Exception:  # a finder that cannot answer this question
+                continue
+            if spec is not None and spec.origin:
+                found.append(spec.origin)
+                break
+    finally:
+        sys.path[:] = saved
+    return found
 
 
 def _dirs_for(path: Path, made: set) -> list[str]:
