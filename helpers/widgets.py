@@ -453,7 +453,7 @@ def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=Non
     """
     import torch
 
-    from .lr_finder import lr_range_test
+    from .lr_finder import RULE_LABELS, lr_range_test
 
     if model is None:
         from .data import digits_loaders
@@ -479,7 +479,7 @@ def range_test_demo(model=None, optimizer=None, criterion=None, train_loader=Non
                                end_lr=end_lr, num_iters=num_iters, smooth=smooth, progress=False)
         fig = Figure(figsize=(7, 3.8))
         result.plot(ax=fig.add_subplot())
-        found = ", ".join(f"{k} {v:.2g}" for k, v in result.suggestions().items()) or "none"
+        found = ", ".join(f"{RULE_LABELS[k]} {v:.2g}" for k, v in result.suggestions().items()) or "none"
         return fig, f"suggestions: {found}"
 
     return FigureDemo(render, controls, title="LR range test")
