@@ -35,7 +35,7 @@ MIN_SWEPT = 20
 # Notebooks that print verdicts but have no sweep table yet: their verdicts are being
 # reworked so that they hold on fresh shifts. PENDING only waives the table; once a
 # notebook has one, every table test applies to it, and it leaves this list.
-PENDING = ["01_why_lr_matters", "03_decay_schedules", "04_warmup"]
+PENDING: list[str] = []
 
 
 def _nb(markdown: str, *cells: tuple[str, str]):
