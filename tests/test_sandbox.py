@@ -63,6 +63,13 @@ def _sandbox_problem() -> str | None:
 needs_sandbox = pytest.mark.skipif(_sandbox_problem() is not None, reason=f"{_sandbox_problem()}")
 
 
+def test_ci_has_a_sandbox_to_test():
+    """On CI (Linux, as root) the attack tests must run, not skip: a missing sandbox fails here."""
+    if not (os.environ.get("CI") and sys.platform.startswith("linux")):
+        pytest.skip("only CI must have the sandbox; elsewhere the attack tests skip with the reason")
+    assert _sandbox_problem() is None, _sandbox_problem()
+
+
 def nbgrader(course: Path, *args: str, env: dict | None = None, check: bool = True):
     done = subprocess.run(["nbgrader", *args, "--log-level=WARN"], cwd=course, env=env or tool_env(),
                           capture_output=True, text=True, timeout=1200)
@@ -387,6 +394,25 @@ def test_limits_from_the_environment_are_checked(monkeypatch, name, value):
         grading_sandbox.SandboxLimits.from_env()
 
 
+@pytest.mark.parametrize("cwd", [None, "course"])
+def test_a_kernel_without_a_submission_folder_is_refused(tmp_path, cwd):
+    """No working folder, or the course root itself, would put the gradebook and every submission in the copy."""
+    from grading_sandbox import SandboxedKernelManager, SandboxUnavailable
+
+    (tmp_path / "gradebook.db").write_text("")
+    manager = SandboxedKernelManager()
+    manager._launch_args = {} if cwd is None else {"cwd": str(tmp_path)}
+    with pytest.raises(SandboxUnavailable, match="working folder"):
+        manager.format_kernel_cmd()
+
+
+def test_a_course_inside_a_system_folder_is_refused():
+    from grading_sandbox import SandboxUnavailable, python_view
+
+    with pytest.raises(SandboxUnavailable, match="lies inside /usr"):
+        python_view(Path("/usr/local/share/some-course"))
+
+
 def test_the_view_never_holds_the_course(tmp_path):
     course = tmp_path / "course"
     course.mkdir()
@@ -394,6 +420,18 @@ def test_the_view_never_holds_the_course(tmp_path):
     assert view.readable
     assert not [p for p in view.readable if p == course.resolve() or course.resolve() in p.parents
                 or p in course.resolve().parents], view.readable
+
+
+def test_the_view_of_this_repository_holds_only_helpers_and_the_environment():
+    """The real course: inside it, only the helpers package and the Python environment are bound."""
+    root = ROOT.resolve()
+    view = grading_sandbox.python_view(root)
+    inside = [p for p in view.readable if root in p.parents or p == root]
+    assert not [p for p in view.readable if p in root.parents or p == root], view.readable
+    allowed = {root / "helpers", (root / ".venv").resolve()}
+    assert inside and all(any(p == a or a in p.parents for a in allowed) for p in inside), inside
+    assert not any((root / name) in (p, *p.parents) for p in view.readable
+                   for name in ("solutions", "notebooks", "tools", "tests", "docs")), view.readable
 
 
 @pytest.mark.slow

@@ -10,9 +10,11 @@ recognise it. The feedback therefore never shows what the grading run printed:
   one line of verdict written by the course, not by the run: "passed"; for a failed
   assert, the message the course's author gave that assert, read from the *source*
   notebook (a string as written, an f-string with each ``{...}`` shown as "…"), and
-  only when the run's error fits that message; otherwise "this test cell raised
-  <Name> from your code" (<Name> only if it is one of Python's built-in exceptions);
-  a cell stopped by the per-cell time limit says "timed out after N s";
+  only when the run's error fits that message; otherwise one fixed line, "this test
+  cell stopped with an error from your code", without the exception's name or text
+  (code that can read the hidden tests could otherwise pick the exception it raises
+  to spell them out); a cell stopped by the per-cell time limit says "timed out
+  after N s";
 * every other cell (the learner's own, and the course's locked cells) shows the outputs
   the learner *submitted* (their notebook in submitted/, matched by cell id), which
   were made without any hidden test in the kernel;
@@ -20,11 +22,15 @@ recognise it. The feedback therefore never shows what the grading run printed:
   MIN_HIDDEN_LINE characters, not also a visible line) may appear anywhere in the
   notebook that is rendered: a source line that holds one is replaced, an output that
   holds one is withheld.
+
+What remains is a narrow channel: which of a few fixed lines a test cell shows (passed,
+one of its author's messages, an error, a time-out) is still chosen by the run, so code
+that reads the hidden tests in the kernel could signal a few bits per test cell.
+``tools/suspicious.py`` flags the reading (``In``, frames, ``globals()``).
 """
 from __future__ import annotations
 
 import ast
-import builtins
 import html
 import re
 from pathlib import Path
@@ -44,8 +50,6 @@ ELLIPSIS = "…"
 DEFAULT_TIMEOUT = 30  # nbgrader's ExecutePreprocessor.timeout when the config sets none
 TIMEOUT_ENAMES = ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError")
 
-BUILTIN_EXCEPTIONS = frozenset(name for name, obj in vars(builtins).items()
-                               if isinstance(obj, type) and issubclass(obj, BaseException))
 
 
 # ---------------------------------------------------------------- the verdict of a test cell
@@ -105,9 +109,7 @@ def matching_message(source: str, evalue: str) -> str | None:
     return None
 
 
-def exception_name(ename: str) -> str:
-    """``ename`` if it is one of Python's built-in exceptions, else "an exception" (a learner's class name is theirs)."""
-    return ename if ename in BUILTIN_EXCEPTIONS else "an exception"
+ERROR_TEXT = "this test cell stopped with an error from your code (run the visible tests to see it)"
 
 
 def timeout_text(seconds: float) -> str:
@@ -159,7 +161,7 @@ def verdict(cell, source: str, timeout: float) -> tuple[bool, str]:
             message = matching_message(source, evalue)
             if message is not None:
                 return False, f"AssertionError: {message}"
-        return False, f"this test cell raised {exception_name(ename)} from your code"
+        return False, ERROR_TEXT
     if any(o.get("output_type") == "stream" and o.get("name") == "stderr" and str(o.get("text", "")).strip()
            for o in outputs):
         return False, "this test cell wrote to stderr (an error or a warning), which counts as a failure"

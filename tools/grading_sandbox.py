@@ -190,6 +190,10 @@ def python_view(course: Path) -> View:
     sys.path) is left out; the course's ``helpers`` package is bound on its own.
     """
     course = _real(course)
+    for system in SYSTEM_DIRS:  # bound whole, read-only: a course inside one would be visible
+        if _inside(course, _real(system)):
+            raise SandboxUnavailable(f"the course {course} lies inside {system}, which every grading kernel "
+                                     "sees: move the course (e.g. to the instructor's home) to grade it")
     view = View(hidden=[course])
     prefixes = [_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)]
     candidates = [*prefixes, Path(sys.executable).parent, _real(sys.executable).parent.parent]
@@ -362,8 +366,17 @@ if AsyncKernelManager is not None:
             return await super()._async_pre_start_kernel(**kw)
 
         def format_kernel_cmd(self, extra_arguments=None):
+            cwd = self._launch_args.get("cwd")
+            if not cwd:
+                # nbgrader always names the submission's folder; falling back to the current
+                # folder (the course root) would copy the gradebook and every submission in.
+                raise SandboxUnavailable("the grading kernel was started without a working folder; "
+                                         "refusing to copy the current folder into its sandbox")
+            workdir = _real(cwd)
+            if (Path(workdir) / "gradebook.db").exists():
+                raise SandboxUnavailable(f"the grading kernel's working folder {workdir} holds the gradebook: "
+                                         "it is the course root, not a submission's folder")
             kernel_cmd = super().format_kernel_cmd(extra_arguments)
-            workdir = _real(self._launch_args.get("cwd") or os.getcwd())
             scratch = self._sandbox_dir / "w"
             # The kernel's working copy: the folder's files except the notebook being graded
             # (it holds the hidden tests), written to a private copy thrown away afterwards.
