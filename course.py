@@ -53,7 +53,7 @@ def venv_python() -> Path:
 
 def _fingerprint(keep_torch: bool) -> str:
     h = hashlib.sha256(str(keep_torch).encode())
-    for name in ("requirements.txt", "pyproject.toml"):
+    for name in ("requirements.txt", "requirements-no-deps.txt", "pyproject.toml"):
         h.update((ROOT / name).read_bytes())
     return h.hexdigest()
 
@@ -82,6 +82,8 @@ def ensure_venv(keep_torch: bool = False) -> Path:
     target = ["-e", ".[dev]"] if keep_torch else ["-r", "requirements.txt"]
     subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", *target],
                    cwd=ROOT, check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
+                    "-r", "requirements-no-deps.txt"], cwd=ROOT, check=True)
     STAMP.write_text(fingerprint)
     LOCATION.write_text(str(VENV.resolve()))
     return py
