@@ -3,6 +3,7 @@ an endless loop, relative paths, hand grades without a browser, a moved reposito
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,9 +57,33 @@ def test_check_reports_an_endless_loop_as_timed_out_and_goes_on(tmp_path):
     done = course_py("check", path.name, "--timeout", "10", cwd=tmp_path)  # a path relative to the caller
     out = done.stdout + done.stderr
     assert done.returncode == 1
-    assert "in your answer practice-solution (cell 13): timed out after 10 s" in out
+    # JupyterLab numbers no cells: the cell is named by its section and its first line.
+    assert ('in your answer (under "Practice exercise (1 point)", the cell starting "while True:"): '
+            "timed out after 10 s") in out, out
     assert "FAILED  practice-tests (1 pt): NameError" in out, "the test after the loop still ran"
     assert "Traceback" not in out and "WARNING" not in out and "without encryption" not in out, out
+
+
+def test_check_calls_an_untouched_exercise_not_attempted_not_an_error(tmp_path):
+    path = tmp_path / "untouched.ipynb"
+    path.write_text(student_path("00_start_here").read_text())
+    done = course_py("check", str(path))
+    assert done.returncode == 1
+    assert "FAILED  practice-tests (1 pt): the exercise is not attempted yet" in done.stdout, done.stdout
+    assert "ERROR" not in done.stdout and "NotImplementedError" not in done.stdout, done.stdout
+
+
+def test_check_names_a_failing_cell_by_its_section_and_first_line_never_a_number(tmp_path):
+    nb = json.loads(student_path("00_start_here").read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "practice-solution":
+            cell["source"] = "# my answer\nk = 1 / 0\n"
+    path = tmp_path / "mine.ipynb"
+    path.write_text(json.dumps(nb))
+    out = course_py("check", str(path)).stdout
+    assert ('ERROR   in your answer (under "Practice exercise (1 point)", the cell starting "k = 1 / 0"): '
+            "ZeroDivisionError: division by zero") in out, out
+    assert not re.search(r"\bcell \d", out), out
 
 
 def test_check_passes_a_correct_answer_quietly(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,32 @@ def _error(cell) -> str | None:
     return None
 
 
+def _heading(markdown: str) -> str | None:
+    """The last heading of a Markdown cell (``## Exercise 1``), as the table of contents shows it."""
+    found = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", markdown, flags=re.M)
+    return found[-1] if found else None
+
+
+def _first_line(source: str) -> str:
+    """The cell's first line that is not blank or a comment, shortened: what the learner sees of it."""
+    for line in source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.strip() if len(line.strip()) <= 50 else line.strip()[:47] + "..."
+    return source.strip().splitlines()[0][:50] if source.strip() else "(empty)"
+
+
+def _where(cell, heading: str | None) -> str:
+    """A cell named as a learner finds it in JupyterLab, which numbers no cells: the section
+    it is in and its first line (``under "Practice exercise (1 point)", the cell "def f(x):"``)."""
+    section = f'under "{heading}", ' if heading else ""
+    return f'({section}the cell starting "{_first_line(cell.source)}")'
+
+
+def _untouched(error: str) -> bool:
+    """The stub of an exercise not attempted yet raises ``NotImplementedError``."""
+    return error.startswith("NotImplementedError")
+
+
 def check(path: Path, timeout: int = 60) -> tuple[float, float, list[str]]:
     """Execute ``path`` (a copy); return (points passed, visible points, report lines)."""
     nb = nbformat.read(path, as_version=4)
@@ -74,27 +101,36 @@ def check(path: Path, timeout: int = 60) -> tuple[float, float, list[str]]:
     client.execute(stderr=subprocess.DEVNULL)
     got = total = 0.0
     lines = []
-    for index, cell in enumerate(nb.cells, start=1):
+    heading = None  # the section a cell is in, as JupyterLab's table of contents names it
+    untouched = False  # the last exercise cell is still the stub: its tests fail for that reason
+    for index, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown":
+            heading = _heading(cell.source) or heading
         error = _error(cell) if cell.cell_type == "code" else None
-        if index - 1 in timed_out:
+        if index in timed_out:
             error = f"timed out after {timeout} s (an endless loop?), stopped"
+        if meta.get("solution") and cell.cell_type == "code":
+            untouched = error is not None and _untouched(error)
         if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
             points = float(meta.get("points", 0))
             total += points
             if error is None:
                 got += points
                 lines.append(f"  passed  {meta['grade_id']} ({points:g} pt)")
+            elif untouched or _untouched(error):
+                lines.append(f"  FAILED  {meta['grade_id']} ({points:g} pt): the exercise is not attempted yet")
             else:
-                hint = " (exercise not attempted yet)" if "NotImplementedError" in error else ""
-                lines.append(f"  FAILED  {meta['grade_id']} ({points:g} pt): {error}{hint}")
+                lines.append(f"  FAILED  {meta['grade_id']} ({points:g} pt): {error}")
         elif meta.get("grade") and cell.cell_type == "markdown":
             state = "not answered yet" if "YOUR ANSWER HERE" in cell.source else "answered"
             lines.append(f"  by hand {meta['grade_id']} ({float(meta.get('points', 0)):g} pt): {state}")
+        elif error is not None and meta.get("solution") and untouched:
+            lines.append(f"  TO DO   your answer {_where(cell, heading)}: not attempted yet")
         elif error is not None and meta.get("solution"):
-            lines.append(f"  ERROR   in your answer {meta['grade_id']} (cell {index}): {error}")
+            lines.append(f"  ERROR   in your answer {_where(cell, heading)}: {error}")
         elif error is not None:
-            lines.append(f"  ERROR   in cell {index} (not a test): {error}")
+            lines.append(f"  ERROR   in a cell that is not a test, {_where(cell, heading)}: {error}")
     return got, total, lines
 
 
