@@ -52,6 +52,10 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 from grading_feedback import configure_feedback  # noqa: E402
 from grading_sandbox import configure_sandbox  # noqa: E402
+from locked_cells import configure_locked_cells  # noqa: E402
 
 configure_sandbox(c)
 configure_feedback(c)
+# A locked cell is reported only when a learner edited it, not for every test cell whose
+# hidden tests come back for grading (tools/locked_cells.py).
+configure_locked_cells(c)
