@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -24,13 +25,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(tmp_path, port):
+def _lab_args(tmp_path, port) -> tuple[list[str], Path]:
     """`python3 course.py lab` exactly as the README gives it (no --allow-root), plus a port."""
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.py"  # stands in for a web browser: records what it was asked to open
     browser.write_text(f"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])\n")
-    args = [sys.executable, str(ROOT / "course.py"), "lab", f"--port={port}", "--ServerApp.token=",
-            f"--ServerApp.browser={sys.executable} {browser} %s"]
+    return [sys.executable, str(ROOT / "course.py"), "lab", f"--port={port}", "--ServerApp.token=",
+            f"--ServerApp.browser={sys.executable} {browser} %s"], opened
+
+
+def _start(tmp_path, port):
+    args, opened = _lab_args(tmp_path, port)
     server = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
     deadline = time.time() + 120
@@ -89,3 +94,33 @@ def test_stopping_the_command_stops_the_server(tmp_path, stop):
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_a_lab_started_in_the_background_stops_with_kill_as_the_readme_says(tmp_path):
+    """`python3 course.py lab &` in a shell: Jupyter answers Ctrl+C (SIGINT) only on a terminal,
+    and a shell starts background jobs with SIGINT ignored, so the README says `kill <pid>`."""
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 course.py lab &" in readme and "kill <pid>" in readme, "the README does not say how"
+    port = _free_port()
+    args, opened = _lab_args(tmp_path, port)
+    shell = subprocess.run(["bash", "-c", " ".join(map(shlex.quote, args)) + " >/dev/null 2>&1 & echo $!"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=30, start_new_session=True)
+    pid = int(shell.stdout.strip())
+    try:
+        deadline = time.time() + 120
+        while not _answers(port) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _answers(port), "JupyterLab did not start in the background"
+        os.kill(pid, signal.SIGINT)  # what Ctrl+C would send: ignored in the background
+        time.sleep(2)
+        assert _answers(port), "a background lab stopped on SIGINT: the README's advice is out of date"
+        os.kill(pid, signal.SIGTERM)  # `kill <pid>`
+        deadline = time.time() + 60
+        while _answers(port) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not _answers(port), "`kill <pid>` did not stop the background lab"
+    finally:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
