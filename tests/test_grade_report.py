@@ -112,6 +112,23 @@ def test_a_failing_cell_gives_its_group_label_and_its_exact_error():
     assert cell_failure(cell) == ("failed without an error message", "")
 
 
+CAPSTONE_LIKE = ('gap = {150: 0.031, 450: float("inf")}\nfor b in (150, 450):\n'
+                 '    assert gap[b] <= 0.04, f"budget {b}: mean gap {gap[b]:.3f} above {[0.04, 0.1]}"\n')
+
+
+@pytest.mark.parametrize("evalue, numbers", [
+    ("budget 150: mean gap 0.050 above [0.04, 0.1]", (("{b}", 150.0), ("{gap[b]}", 0.05))),
+    ("budget 450: mean gap inf above [0.04, 0.1]", (("{b}", 450.0), ("{gap[b]}", float("inf")))),
+    ("something else entirely", ()),  # not this assert's message: no numbers taken from it
+])
+def test_the_numbers_a_computed_message_filled_in(evalue, numbers):
+    """A field that printed several numbers ({[0.04, 0.1]}) is left out; one number per field is kept."""
+    from grade_report import message_numbers
+
+    assert message_numbers(CAPSTONE_LIKE, "AssertionError", evalue, 3) == numbers
+    assert message_numbers(CAPSTONE_LIKE, "ValueError", evalue, 3) == ()
+
+
 @pytest.mark.parametrize("ename", ["CellTimeoutError", "KeyboardInterrupt"])
 def test_a_timed_out_cell_says_so_with_the_limit(ename):
     cell = new_code_cell(TEST, outputs=[new_output("error", ename=ename, evalue="", traceback=[ename])])
@@ -128,20 +145,26 @@ HAND_TEST = 'k = f(2)\nassert k == 4, f"f(2) should be 4, got {k}"\nassert f(0) 
 # student: (auto score of t1, its error (ename, evalue, line) or None, hand grade of q1: None = not yet)
 HAND_CLASS = {"ada": (1, None, 3), "bob": (0, ("AssertionError", "f(2) should be 4, got 5", 2), 1.5),
               "cy": (0, ("AssertionError", "f(2) should be 4, got 3", 2), None),
-              "dee": (0, ("AssertionError", "", 3), 0)}
+              "dee": (0, ("AssertionError", "", 3), 0),
+              "fay": (0, ("NotImplementedError", "", 1), 0),  # left the exercise as its stub
+              "gus": (0, ("CellTimeoutError", "", 1), 3)}  # an endless loop, stopped
+UNTOUCHED = "fay"
 ABSENT = "eve"
 SUSPECT = "bob"
 
 
 def autograded_notebook(error: tuple | None):
-    """What nbgrader writes to autograded/: the test cell with its error output, if any."""
+    """What nbgrader writes to autograded/: the exercise, the test cell with its error output, if any."""
+    stub = bool(error) and error[0] == "NotImplementedError"
+    answer_code = "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()" if stub else "def f(x):\n    return x + 2"
+    exercise = new_code_cell(answer_code, metadata={"nbgrader": {"solution": True, "grade": False, "grade_id": "f"}})
     test = new_code_cell(HAND_TEST, metadata={"nbgrader": {"grade": True, "grade_id": "t1", "points": 1}})
     if error:
         ename, evalue, line = error
         code = HAND_TEST.splitlines()[line - 1]
         test.outputs = [new_output("error", ename=ename, evalue=evalue, traceback=traceback(line, code, ename, evalue))]
     answer = new_markdown_cell("because", metadata={"nbgrader": {"grade": True, "solution": True, "grade_id": "q1"}})
-    return new_notebook(cells=[test, answer])  # not in alphabetical order: the report keeps this one
+    return new_notebook(cells=[exercise, test, answer])  # not in alphabetical order: the report keeps this one
 
 
 OTHER = "01_why_lr_matters"  # registered in the hand-made gradebook, never submitted
@@ -194,17 +217,39 @@ def read_csv(path: Path) -> dict[tuple[str, str], dict]:
 def test_report_on_a_hand_made_gradebook(hand_made, tmp_path, capsys):
     assert main(["00", "--course", str(hand_made), "--out", str(tmp_path)]) == 0, capsys.readouterr()
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "5 students in the gradebook, 4 submitted." in report
+    assert "7 students in the gradebook, 6 submitted." in report
     assert "1 submitted nothing (eve)" in report
-    # q1: graded by hand for ada (3), bob (1.5) and dee (0); cy's is not graded yet, eve sent nothing
-    assert "| q1 | by hand | 3 | 3 | 1.5 | 1.5 | 33% | 33% | 33% | – |" in report
-    assert "| t1 | test | 1 | 4 | 0.25 | 0 | 25% | 0% | 75% | 75% (3 of 4) |" in report
+    # q1: graded by hand for ada (3), bob (1.5), dee (0), fay (0), gus (3); cy's is not graded yet
+    assert "| q1 | by hand | 3 | 5 | 1.5 | 1.5 | 40% | 20% | 40% | – | – |" in report
+    # t1: fay's untouched exercise is not counted with the wrong answers
+    assert "| t1 | test | 1 | 6 | 0.17 | 0 | 17% | 0% | 83% | 67% (4 of 6) | 17% (1 of 6) |" in report
     assert report.index("| t1 |") < report.index("| q1 |"), "questions in notebook order"
-    section = report.split("### t1")[1]
-    assert "Failing: 3 of 4 students (75%)." in section
+    section = report.split("### t1")[1].split("\n## ")[0]
+    assert "Failing: 5 of 6 students (83%): 4 wrong, 1 not attempted" in section
     assert "1. 2 × `AssertionError: f(2) should be 4, got {k}`" in section
-    assert "2. 1 × `AssertionError (no message): assert f(0) == 0`" in section
+    # the computed message's numbers: bob got 5, cy 3
+    assert "   * `{k}` over 2: min 3, median 4, max 5" in section
+    assert "`AssertionError (no message): assert f(0) == 0`" in section
+    assert "NotImplementedError" not in section, "an untouched exercise is not a failure message"
+    assert "1 × `timed out after" in section
+    timeouts = report.split("## Timeouts", 1)[1].split("\n## ")[0]
+    assert "* **gus**: t1" in timeouts and "ada" not in timeouts
+    # totals: t1 (1 point) + q1 (3 points); cy's pending hand grade counts 0 until given
+    totals_part = report.split("## Totals", 1)[1].split("\n## ")[0]
+    assert "6 students: mean 1.42, median 0.75, min 0, max 4 of 4 points; 1 left at least one exercise" in totals_part
+    assert "![distribution of totals](totals.png)" in totals_part
+    students = report.split("## Students", 1)[1]
+    assert "| fay | 0 / 4 | 1 | 0 | – | – |" in students and "| gus | 3 / 4 | 0 | 1 | t1 | – |" in students
+    assert "| cy | 0 / 4 | 0 | 1 | – | 1 |" in students and "| ada | 4 / 4 | 0 | 0 | – | – |" in students
+    assert students.index("| ada |") > students.index("| gus |"), "lowest totals first"
+    with (tmp_path / "totals.csv").open(encoding="utf-8") as f:
+        by_student = {r["student"]: r for r in csv.DictReader(f)}
+    assert set(by_student) == set(HAND_CLASS)
+    assert by_student["bob"]["total"] == "1.5" and by_student["fay"]["not_attempted"] == "1"
+    assert Image.open(tmp_path / "totals.png").format == "PNG"
     rows = read_csv(tmp_path / "scores.csv")
+    assert rows[UNTOUCHED, "t1"]["failed"] == "1" and rows[UNTOUCHED, "t1"]["not_attempted"] == "1"
+    assert rows["bob", "t1"]["not_attempted"] == "0" and rows["ada", "t1"]["not_attempted"] == "0"
     assert len(rows) == 2 * (len(HAND_CLASS) + 1)
     assert rows["bob", "t1"]["failed"] == "1"
     assert rows["bob", "t1"]["error"] == "AssertionError: f(2) should be 4, got 5"
@@ -220,10 +265,10 @@ def test_suspicious_submissions_are_listed_with_cell_line_and_reason(hand_made, 
     assert f"1 suspicious submission(s), listed in report.md: {SUSPECT}" in capsys.readouterr().out
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     section = report.split("## Suspicious submissions", 1)[1].split("## Questions", 1)[0]
-    assert f"* **{SUSPECT}**" in section and "cell 3, line 2: reads IPython's history of cells (In)" in section
+    assert f"* **{SUSPECT}**" in section and "cell 4, line 2: reads IPython's history of cells (In)" in section
     assert "not proof" in section
     rows = read_csv(tmp_path / "scores.csv")
-    assert "cell 3, line 2" in rows[SUSPECT, "t1"]["suspicious"] and "cell 3" in rows[SUSPECT, "q1"]["suspicious"]
+    assert "cell 4, line 2" in rows[SUSPECT, "t1"]["suspicious"] and "cell 4" in rows[SUSPECT, "q1"]["suspicious"]
     assert all(r["suspicious"] == "" for (student, _), r in rows.items() if student != SUSPECT)
 
 
@@ -318,8 +363,11 @@ def test_failing_shares_are_what_the_class_implies(synthetic):
     assert failed == set(synthetic.students) - {"solution"}  # every answer but the solution
     n, k = len(synthetic.students), len(failed)  # 5 submitted, 4 fail; the absent student is not counted
     assert f"| {synthetic.test_id} | test | 1 | {n} |" in synthetic.report
-    assert f"| {100 * k / n:.0f}% ({k} of {n}) |" in synthetic.report
-    assert f"Failing: {k} of {n} students" in synthetic.report
+    # the untouched notebook is counted apart from the 3 wrong answers
+    assert f"| {100 * (k - 1) / n:.0f}% ({k - 1} of {n}) | {100 / n:.0f}% (1 of {n}) |" in synthetic.report
+    assert f"Failing: {k} of {n} students ({100 * k / n:.0f}%): {k - 1} wrong, 1 not attempted" in synthetic.report
+    assert rows["untouched", synthetic.test_id]["not_attempted"] == "1"
+    assert {s for (s, _), r in rows.items() if r["not_attempted"] == "1"} == {"untouched"}
     assert f"1 submitted nothing ({ABSENT})" in synthetic.report
 
 
@@ -331,8 +379,8 @@ def test_top_message_is_the_one_the_common_mistake_triggers(synthetic):
     section = synthetic.report.split(f"### {synthetic.test_id}")[1]
     items = [line for line in section.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
     assert items[0] == f"1. 2 × `{floor}`", section
-    # one learner each; equal counts are listed alphabetically
-    assert items[1:] == [f"2. 1 × `{too_many}`", "3. 1 × `NotImplementedError`"], section
+    # one learner each; equal counts are listed alphabetically; the untouched notebook is no attempt
+    assert items[1:] == [f"2. 1 × `{too_many}`"], section
     rows = read_csv(synthetic.out / "scores.csv")
     assert rows["floor-2", synthetic.test_id]["message"] == floor
 

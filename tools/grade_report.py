@@ -10,18 +10,28 @@ messages of failing tests come from the autograded notebooks
 (autograded/<student>/<assignment>/). The output folder (default
 reports/<assignment>/) gets:
 
-    report.md    per question: mean, median, shares with full / partial / zero marks;
-                 per test cell: the share of students failing it and its three most
-                 frequent failure messages, which usually name the misconception
+    report.md    each student's total and the class's distribution of totals; the
+                 submissions with a timed-out test cell; per question: mean, median,
+                 shares with full / partial / zero marks; per test cell: the students
+                 who got it wrong (apart from those who had not attempted the exercise)
+                 and its three most frequent failure messages, which usually name the
+                 misconception, with the range of the numbers a computed message holds
     scores.png   one histogram panel per question
+    totals.png   a histogram of the students' totals
     scores.csv   one row per student and question: student, notebook, grade_id, score,
-                 max_score, failed, message, error, suspicious
+                 max_score, failed, message, error, suspicious, not_attempted
+    totals.csv   one row per student who submitted: student, total, max_total,
+                 not_attempted, wrong, timed_out, waiting_for_hand_grade
 
 A test cell stopped by the per-cell time limit is reported as "timed out after N s"
 (N: ExecutePreprocessor.timeout of the course's nbgrader_config.py). Suspicious
 submissions (tools/suspicious.py: the learner's own cells reach for the grading, e.g.
 IPython hooks, globals(), In, a type whose == is always true) are listed at the top of
 report.md with every reason, cell and line, and in the csv's suspicious column.
+
+A test cell counts as "not attempted" when it failed while its exercise (the solution
+cell above it) still holds the stub the learner was given, or with the stub's
+NotImplementedError: an untouched exercise, not a misconception.
 
 Students in the gradebook who submitted nothing are left out of every statistic (they
 would only add zeros that say nothing about a question), counted at the top of the
@@ -55,6 +65,9 @@ TOP = 3  # failure messages listed per test cell
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NO_SUBMISSION = "no submission"
 NOT_GRADED = "not graded by hand yet"
+NOT_ATTEMPTED = "not attempted (the exercise is still the stub)"
+STUB = "raise NotImplementedError()"  # the code stub of nbgrader_config.py's ClearSolutions
+NUMBER = re.compile(r"[-+]?(?:inf\b|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
 
 
 class ReportError(Exception):
@@ -75,6 +88,8 @@ class Row:
     message: str = ""  # the failure's group label: what report.md counts
     error: str = ""  # the error exactly as the notebook shows it
     suspicious: tuple[str, ...] = ()  # why the submission looks like it games the grading
+    attempted: bool = True  # False: a failed test of an exercise still left as its stub
+    numbers: tuple[tuple[str, float], ...] = ()  # the values a computed message filled in
 
 
 # ---------------------------------------------------------------- failure messages
@@ -134,6 +149,43 @@ def failure_label(source: str, ename: str, evalue: str, line: int | None) -> str
     return f"AssertionError: {text}" if re.fullmatch(pattern, evalue, flags=re.S) else exact
 
 
+def message_numbers(source: str, ename: str, evalue: str, line: int | None) -> tuple[tuple[str, float], ...]:
+    """The numbers a computed assert message filled in: (its field, e.g. ``{gap}``, the value).
+
+    Only for an f-string message whose text fits the error, and only fields that printed
+    exactly one number (a field that printed a list or a word is left out).
+    """
+    stmt = _assert_at(source, line) if ename == "AssertionError" else None
+    if stmt is None or not isinstance(stmt.msg, ast.JoinedStr):
+        return ()
+    fields, pattern = [], ""
+    for part in stmt.msg.values:
+        if isinstance(part, ast.Constant):
+            pattern += re.escape(str(part.value))
+        else:
+            fields.append("{" + ast.unparse(part.value) + "}")
+            pattern += "(.*?)"
+    found = re.fullmatch(pattern, evalue, flags=re.S)
+    if not found:
+        return ()
+    values = [(field, NUMBER.findall(text)) for field, text in zip(fields, found.groups())]
+    return tuple((field, float(numbers[0])) for field, numbers in values if len(numbers) == 1)
+
+
+def cell_numbers(cell) -> tuple[tuple[str, float], ...]:
+    """:func:`message_numbers` of a test cell's error, if it has one."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return message_numbers(cell.source, out.get("ename", ""), str(out.get("evalue", "")),
+                                   failing_line(out.get("traceback", [])))
+    return ()
+
+
+def _raised_stub(cell) -> bool:
+    return any(out.get("output_type") == "error" and out.get("ename") == "NotImplementedError"
+               for out in cell.get("outputs", []))
+
+
 def cell_failure(cell, timeout: float | None = None) -> tuple[str, str]:
     """(group label, exact error) of an autograded test cell that lost points.
 
@@ -153,17 +205,23 @@ def cell_failure(cell, timeout: float | None = None) -> tuple[str, str]:
     return "failed without an error message", ""
 
 
-def notebook_failures(path: Path, timeout: float | None = None) -> tuple[list[str], dict[str, tuple[str, str]]]:
-    """Grade ids in notebook order, and {grade id: (label, error)} for every cell with an error."""
+def notebook_failures(path: Path, timeout: float | None = None) -> tuple[list[str], dict[str, tuple]]:
+    """Grade ids in notebook order, and {grade id: (label, error, attempted, numbers)} for every
+    graded code cell; ``attempted`` is False while the exercise above the cell is still its stub."""
     if not path.exists():
         return [], {}
-    order, failures = [], {}
+    order, failures, stub = [], {}, False
     for cell in nbformat.read(path, as_version=4).cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid and cell.metadata["nbgrader"].get("grade"):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            stub = STUB in cell.source  # the learner has not replaced the stub (yet)
+        gid = meta.get("grade_id")
+        if gid and meta.get("grade"):
             order.append(gid)
             if cell.cell_type == "code":
-                failures[gid] = cell_failure(cell, timeout)
+                label, error = cell_failure(cell, timeout)
+                attempted = not (stub or _raised_stub(cell)) or label.startswith("timed out")
+                failures[gid] = (label, error, attempted, cell_numbers(cell))
     return order, failures
 
 
@@ -191,6 +249,48 @@ def failing(rows: list[Row]) -> tuple[int, int]:
     return sum(verdicts), len(verdicts)
 
 
+def wrong_and_untouched(rows: list[Row]) -> tuple[int, int, int]:
+    """(students who got it wrong, who had not attempted it, students with a verdict)."""
+    judged = [r for r in rows if r.failed is not None]
+    untouched = sum(bool(r.failed) and not r.attempted for r in judged)
+    return sum(bool(r.failed) for r in judged) - untouched, untouched, len(judged)
+
+
+def number_ranges(rows: list[Row]) -> list[tuple[str, int, float, float, float]]:
+    """(field, count, min, median, max) of each computed message field over ``rows``."""
+    values: dict[str, list[float]] = {}
+    for r in rows:
+        for field, value in r.numbers:
+            values.setdefault(field, []).append(value)
+    return [(f, len(v), min(v), statistics.median(v), max(v)) for f, v in values.items()]
+
+
+@dataclass
+class Total:
+    """One student's total over the assignment."""
+
+    student: str
+    total: float
+    max_total: float
+    not_attempted: int  # test cells failed on an untouched exercise
+    wrong: int  # test cells failed otherwise
+    timed_out: tuple[str, ...]  # test cells stopped by the time limit
+    pending: int  # answers still waiting for a hand grade
+
+
+def totals(rows: list[Row]) -> list[Total]:
+    """Per student who submitted: the sum of their scores (pending hand grades count 0 until given)."""
+    out = []
+    for student in sorted({r.student for r in rows if r.message != NO_SUBMISSION}):
+        mine = [r for r in rows if r.student == student]
+        out.append(Total(student, sum(r.score or 0 for r in mine), sum(r.max_score for r in mine),
+                         sum(bool(r.failed) and not r.attempted for r in mine),
+                         sum(bool(r.failed) and r.attempted for r in mine),
+                         tuple(r.grade_id for r in mine if r.message.startswith("timed out after")),
+                         sum(r.message == NOT_GRADED for r in mine)))
+    return out
+
+
 # ---------------------------------------------------------------- reading the gradebook
 
 def resolve(spec: str, names: list[str]) -> str:
@@ -215,7 +315,10 @@ def _grade_row(grade, student: str, notebook: str, test: bool, failures: dict) -
     # the test still failed, and its message still says how.
     row.failed = (grade.auto_score or 0) < grade.max_score
     if row.failed:
-        row.message, row.error = failures.get(grade.name, ("no autograded notebook found", ""))
+        row.message, row.error, row.attempted, row.numbers = failures.get(
+            grade.name, ("no autograded notebook found", "", True, ()))
+        if not row.attempted:
+            row.message = NOT_ATTEMPTED
     return row
 
 
@@ -300,11 +403,44 @@ def write_csv(rows: list[Row], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["student", "notebook", "grade_id", "score", "max_score", "failed", "message", "error",
-                      "suspicious"])
+                      "suspicious", "not_attempted"])
         for r in sorted(rows, key=lambda r: (r.student, r.notebook, r.grade_id)):
             failed = "" if r.failed is None else int(r.failed)
+            untouched = "" if r.failed is None else int(bool(r.failed) and not r.attempted)
             out.writerow([r.student, r.notebook, r.grade_id, "" if r.score is None else r.score,
-                          r.max_score, failed, r.message, r.error, " | ".join(r.suspicious)])
+                          r.max_score, failed, r.message, r.error, " | ".join(r.suspicious), untouched])
+
+
+def write_totals_csv(rows: list[Row], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["student", "total", "max_total", "not_attempted", "wrong", "timed_out",
+                      "waiting_for_hand_grade"])
+        for t in totals(rows):
+            out.writerow([t.student, t.total, t.max_total, t.not_attempted, t.wrong, " ".join(t.timed_out),
+                          t.pending])
+
+
+def write_totals_plot(rows: list[Row], path: Path) -> None:
+    """A histogram of the students' totals, one bar per point (or per twentieth of the maximum)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    found = totals(rows)
+    top = max((t.max_total for t in found), default=1) or 1
+    step = 1.0 if top <= 30 else top / 20
+    edges = [step * (i - 0.5) for i in range(round(top / step) + 2)]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist([t.total for t in found], bins=edges, color="tab:blue", edgecolor="white")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"totals (n={len(found)})", fontsize=10)
+    ax.set_xlabel(f"total (of {top:g})")
+    ax.set_ylabel("students")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def write_plot(rows: list[Row], keys: list[tuple[str, str]], path: Path) -> None:
@@ -343,16 +479,60 @@ def _section(rows: list[Row], key: tuple[str, str]) -> list[str]:
     if not any(r.test for r in mine):
         return []
     fails, judged = failing(mine)
+    wrong, untouched, _ = wrong_and_untouched(mine)
     share = _pct(fails / judged if judged else None)
-    lines = [f"### {key[1]}", "", f"Failing: {fails} of {judged} students ({share})."]
-    top = top_messages([r.message for r in mine if r.failed])
+    lines = [f"### {key[1]}", "", f"Failing: {fails} of {judged} students ({share}): {wrong} wrong, "
+             f"{untouched} not attempted (exercise left as its stub)."]
+    attempts = [r for r in mine if r.failed and r.attempted]
+    top = top_messages([r.message for r in attempts])
     if top:
-        lines += ["", "Most frequent failure messages:", ""]
-        lines += [f"{i}. {count} × {inline_code(label)}" for i, (label, count) in enumerate(top, 1)]
+        lines += ["", "Most frequent failure messages (attempts only):", ""]
+        for i, (label, count) in enumerate(top, 1):
+            lines.append(f"{i}. {count} × {inline_code(label)}")
+            for field, n, low, mid, high in number_ranges([r for r in attempts if r.message == label]):
+                lines.append(f"   * {inline_code(field)} over {n}: min {low:.4g}, median {mid:.4g}, max {high:.4g}")
     return lines + [""]
 
 
-def render(aid: str, rows: list[Row], keys: list[tuple[str, str]], missing: list[str], plot: str) -> str:
+def _totals_section(rows: list[Row], plot: str) -> list[str]:
+    """The class's distribution of totals."""
+    found = totals(rows)
+    if not found:
+        return []
+    values = [t.total for t in found]
+    untouched = sum(t.not_attempted > 0 for t in found)
+    return ["## Totals", "",
+            f"{len(found)} students: mean {_num(statistics.fmean(values))}, median {_num(statistics.median(values))}, "
+            f"min {_num(min(values))}, max {_num(max(values))} of {found[0].max_total:g} points; "
+            f"{untouched} left at least one exercise unattempted. Each student's total is in the last "
+            "section and in totals.csv.", "", f"![distribution of totals]({plot})", ""]
+
+
+def _students_section(rows: list[Row]) -> list[str]:
+    """Each student's total, lowest first."""
+    found = totals(rows)
+    if not found:
+        return []
+    lines = ["## Students", "", "| student | total | not attempted | wrong | timed out | waiting for a hand grade |",
+             "|---|---|---|---|---|---|"]
+    for t in sorted(found, key=lambda t: (t.total, t.student)):
+        lines.append(f"| {t.student} | {_num(t.total)} / {t.max_total:g} | {t.not_attempted} | {t.wrong} | "
+                     f"{', '.join(t.timed_out) or '–'} | {t.pending or '–'} |")
+    return lines + [""]
+
+
+def _timeouts_section(rows: list[Row]) -> list[str]:
+    """The submissions with a test cell stopped by the time limit, and which cells."""
+    stopped = [t for t in totals(rows) if t.timed_out]
+    if not stopped:
+        return []
+    lines = ["## Timeouts", "", f"{len(stopped)} submission(s) had test cells stopped by the per-cell time limit "
+             "(an endless loop or a very slow answer; each such cell scores 0):", ""]
+    return lines + [f"* **{t.student}**: {', '.join(t.timed_out)}" for t in stopped] + [""]
+
+
+def render(aid: str, rows: list[Row], keys: list[tuple[str, str]], missing: list[str], plot: str,
+           totals_plot: str = "totals.png") -> str:
     """report.md as text."""
     students = sorted({r.student for r in rows})
     lines = [f"# Grade report: {aid}", "",
@@ -371,9 +551,9 @@ def render(aid: str, rows: list[Row], keys: list[tuple[str, str]], missing: list
         for student, reasons in flagged.items():
             lines.append(f"* **{student}**")
             lines += [f"  * {inline_code(reason)}" for reason in reasons]
-        lines += ["", "## Questions"]
-    lines += ["", "| question | kind | points | students | mean | median | full | partial | zero | failing |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", *_timeouts_section(rows), *_totals_section(rows, totals_plot), "## Questions"]
+    lines += ["", "| question | kind | points | students | mean | median | full | partial | zero | wrong | "
+              "not attempted |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in keys:
         lines.append(_table_row(rows, key))
     if any(r.message == NOT_GRADED for r in rows):
@@ -381,6 +561,7 @@ def render(aid: str, rows: list[Row], keys: list[tuple[str, str]], missing: list
     lines += ["", f"![score distribution per question]({plot})", "", "## Failing tests", ""]
     for key in keys:
         lines += _section(rows, key)
+    lines += _students_section(rows)
     return "\n".join(lines)
 
 
@@ -390,11 +571,13 @@ def _table_row(rows: list[Row], key: tuple[str, str]) -> str:
     top = mine[0].max_score
     s = question_stats([r.score for r in scored], top)
     test = any(r.test for r in mine)
-    fails, judged = failing(mine)
-    fail = f"{_pct(fails / judged)} ({fails} of {judged})" if test and judged else "–"
+    wrong, untouched, judged = wrong_and_untouched(mine)
+    wrong_text = f"{_pct(wrong / judged)} ({wrong} of {judged})" if test and judged else "–"
+    untouched_text = f"{_pct(untouched / judged)} ({untouched} of {judged})" if test and judged else "–"
     name = key[1] if len({r.notebook for r in rows}) == 1 else f"{key[0]}: {key[1]}"
     return (f"| {name} | {'test' if test else 'by hand'} | {top:g} | {s['n']} | {_num(s['mean'])} | "
-            f"{_num(s['median'])} | {_pct(s['full'])} | {_pct(s['partial'])} | {_pct(s['zero'])} | {fail} |")
+            f"{_num(s['median'])} | {_pct(s['full'])} | {_pct(s['partial'])} | {_pct(s['zero'])} | {wrong_text} | "
+            f"{untouched_text} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,8 +600,10 @@ def main(argv: list[str] | None = None) -> int:
     keys = questions(rows, order)
     write_csv(rows, out / "scores.csv")
     write_plot(rows, keys, out / "scores.png")
+    write_totals_csv(rows, out / "totals.csv")
+    write_totals_plot(rows, out / "totals.png")
     (out / "report.md").write_text(render(aid, rows, keys, missing, "scores.png"), encoding="utf-8")
-    print(f"{aid}: report written to {out / 'report.md'} (with scores.png and scores.csv)")
+    print(f"{aid}: report written to {out / 'report.md'} (with scores.png, totals.png, scores.csv and totals.csv)")
     flagged = suspicious_students(rows)
     if flagged:
         print(f"{len(flagged)} suspicious submission(s), listed in report.md: {', '.join(flagged)}")
