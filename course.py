@@ -21,12 +21,17 @@ Maintainers
 Set-up creates a virtual environment in .venv and installs requirements.txt into
 it; it is skipped while requirements.txt and pyproject.toml are unchanged, and
 redone when the repository has moved. Pass --keep-torch to keep a torch you
-installed into .venv yourself (a CUDA build).
+installed into .venv yourself (a CUDA build). On Linux without an NVIDIA GPU, set-up
+first installs the CPU build of the pinned torch from PyTorch's own index (PyPI's
+Linux torch is the CUDA build, several GB), when that index answers within a few
+seconds; otherwise it installs from PyPI as before. LR_COURSE_TORCH_INDEX=URL names
+another index for that step, LR_COURSE_TORCH_INDEX= (empty) skips it.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +48,8 @@ TOOLS = {"generate": "generate_notebooks.py", "execute": "execute_notebooks.py",
          "check": "check_notebook.py", "seedcheck": "seed_check.py", "grade": "grade_by_hand.py",
          "report": "grade_report.py"}
 COMMANDS = ("lab", "test", *TOOLS)
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # PyTorch's CPU-only builds
+PROBE_SECONDS = 5.0  # how long set-up waits for that index before it uses PyPI alone
 FOLDER_OPTIONS = ("--course", "--out")  # options that name a folder (report; generate --out)
 
 
@@ -63,6 +70,68 @@ def venv_moved() -> bool:
     return LOCATION.exists() and LOCATION.read_text().strip() != str(VENV.resolve())
 
 
+def has_nvidia_gpu() -> bool:
+    """An NVIDIA driver on this machine: then PyPI's CUDA build of torch is the useful one."""
+    return shutil.which("nvidia-smi") is not None or Path("/proc/driver/nvidia/version").exists()
+
+
+def answers(url: str, timeout: float = PROBE_SECONDS) -> bool:
+    """Whether ``url`` answers within ``timeout`` seconds (any HTTP reply counts)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (OSError, ValueError):
+        return False
+
+
+def cpu_torch_index() -> str | None:
+    """The index to take torch's CPU build from, or None to take torch from PyPI.
+
+    Only on Linux (PyPI's torch for macOS and Windows is already CPU-only) without an
+    NVIDIA GPU, and only when the index answers. One quick probe instead of an
+    ``--extra-index-url`` in requirements.txt: pip retries an index it cannot reach five
+    times for every package it looks up (measured: 8 s per package when the name does not
+    resolve), which would add many minutes on a machine that reaches only PyPI.
+    """
+    if "LR_COURSE_TORCH_INDEX" in os.environ:
+        return os.environ["LR_COURSE_TORCH_INDEX"] or None
+    if not sys.platform.startswith("linux") or has_nvidia_gpu():
+        return None
+    if not answers(f"{CPU_TORCH_INDEX}/torch/"):
+        print(f"{CPU_TORCH_INDEX} does not answer: torch comes from pip's usual indexes (PyPI's Linux "
+              "torch is the CUDA build).", flush=True)
+        return None
+    return CPU_TORCH_INDEX
+
+
+def torch_requirement() -> str:
+    """The torch line of requirements.txt (``torch==2.13.0``)."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return next(l.strip() for l in lines if re.match(r"\s*torch\b", l))
+
+
+def install_cpu_torch(py: Path) -> None:
+    """The pinned torch's CPU build first, where it fits; requirements.txt then keeps it.
+
+    ``torch==2.13.0`` accepts ``2.13.0+cpu``, and pip prefers it to PyPI's plain
+    ``2.13.0`` (a local version sorts above its public one), so the CPU index only needs
+    to be an extra index for this one command.
+    """
+    index = cpu_torch_index()
+    if index is None:
+        return
+    print(f"Installing the CPU build of PyTorch from {index} (no NVIDIA GPU here) ...", flush=True)
+    done = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", torch_requirement(),
+                           "--extra-index-url", index], cwd=ROOT)
+    if done.returncode != 0:
+        print("That did not work: torch comes from PyPI.", flush=True)
+
+
 def ensure_venv(keep_torch: bool = False) -> Path:
     """Create .venv and install the course into it unless it is already current."""
     if sys.version_info < (3, 10):
@@ -80,6 +149,8 @@ def ensure_venv(keep_torch: bool = False) -> Path:
         return py
     print("Installing the course and its dependencies (a few minutes the first time) ...", flush=True)
     target = ["-e", ".[dev]"] if keep_torch else ["-r", "requirements.txt"]
+    if not keep_torch:
+        install_cpu_torch(py)
     subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", *target],
                    cwd=ROOT, check=True)
     subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
