@@ -13,6 +13,9 @@ Instructors (see docs/instructors.md)
     python3 course.py report 01    after autograde: per-question statistics, failure messages,
                                    plots and a CSV in reports/<id>/ (python3 course.py report --help)
 
+Set-up only (a shared environment on a JupyterHub: docs/instructors.md)
+    python3 course.py setup        set up .venv, or check that it is current, and stop
+
 Maintainers
     python3 course.py test         set up .venv (first time) and run every test
     python3 course.py execute      re-run the solution notebooks and store their fresh outputs
@@ -47,7 +50,7 @@ LOCATION = VENV / ".course-location"  # where .venv was built: its scripts and e
 TOOLS = {"generate": "generate_notebooks.py", "execute": "execute_notebooks.py",
          "check": "check_notebook.py", "seedcheck": "seed_check.py", "grade": "grade_by_hand.py",
          "report": "grade_report.py"}
-COMMANDS = ("lab", "test", *TOOLS)
+COMMANDS = ("lab", "test", "setup", *TOOLS)
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # PyTorch's CPU-only builds
 PROBE_SECONDS = 5.0  # how long set-up waits for that index before it uses PyPI alone
 FOLDER_OPTIONS = ("--course", "--out")  # options that name a folder (report; generate --out)
@@ -231,6 +234,9 @@ def main(argv: list[str]) -> int:
     if command not in COMMANDS:
         return usage(f"unknown command '{command}'; the commands are: " + ", ".join(COMMANDS))
     py = ensure_venv(keep_torch)
+    if command == "setup":
+        print(f"The course's environment is ready: {VENV}")
+        return 0
     if command == "lab":
         return lab(py, rest)
     if command == "test":

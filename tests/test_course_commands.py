@@ -107,3 +107,10 @@ def test_a_moved_repository_rebuilds_its_environment(tmp_path, monkeypatch):
     assert course.venv_moved()
     monkeypatch.undo()
     assert not course.venv_moved(), "this checkout's own .venv counts as moved"
+
+
+def test_setup_builds_or_checks_the_environment_and_stops():
+    """The JupyterHub guide's administrator builds the shared environment with it."""
+    done = course_py("setup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == f"The course's environment is ready: {ROOT / '.venv'}"
