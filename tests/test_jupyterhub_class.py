@@ -1,26 +1,31 @@
-"""A whole class on one JupyterHub: real Unix users, a real hub, nbgrader's exchange.
+"""A whole class on one JupyterHub, exactly as docs/instructors.md gives it.
 
-The "A whole class on JupyterHub" section of docs/instructors.md, command for command,
-with three local accounts: an instructor and two learners. The test creates them (so
-it needs root; otherwise it is skipped), starts JupyterHub with configurable-http-proxy
-(installed from npm into ~/.cache/lr-course/ once) and the LocalProcessSpawner, which
-runs each user's Jupyter server as that Unix user. The administrator's command runs as
-root; every instructor's and learner's command is typed into a terminal of that user's
-own server (the Jupyter server's terminal websocket), the learners' work is saved through their server's contents API, and the
-exchange lives in a temporary folder. Notebook 00 (the cheapest to autograde) stands in
-for the guide's 01. The accounts run this checkout's .venv (or, when its base Python is
-out of their reach, a hard-linked twin of it: see ``course_environment``).
+The ```bash blocks of the guide's "A whole class on JupyterHub" section run in order, as
+written, with the accounts they name (teacher, ada, bob): the administrator's blocks in
+a root shell, the hub's start block in the background, and every instructor's and
+learner's block typed into a terminal of that user's own Jupyter server (the server's
+terminal websocket, a login shell as JupyterLab opens it), through the hub's proxy. The
+hub runs docs/jupyterhub_config.py as the guide copies it. Only what a test machine
+must change is changed, by substitution: the folders /opt/lr-course,
+/srv/nbgrader/exchange and /etc/jupyterhub become temporary ones, GitHub's address
+becomes this repository's committed state served by `git daemon` on 127.0.0.1, the
+hub's port 8000 a free one; and the test adds to the hub's configuration only what it
+needs to drive the hub (the proxy from npm's cache, free ports for the hub and the
+proxy's API, a service token to start servers) and sets the passwords the guide leaves
+to `passwd`. It needs root, Linux, node and npm (configurable-http-proxy, installed into
+~/.cache/lr-course/ once), git and the system's Python >= 3.10; it is skipped otherwise,
+or when an account the guide names exists already.
 
-ada submits the solution, bob a plausible wrong answer (tests/wrong_answers/). The
-checks: every step succeeds; the submissions in the inbound belong to their learners;
-a learner can list neither the inbound nor the released feedback, and can read neither
-the other learner's work nor the instructor's course (solutions, hidden tests,
-gradebook, collected submissions); the gradebook holds full marks for ada and a loss
-on the wrong exercise for bob; autograde ran bob's code in the grading sandbox (uid
-65534, none of the instructor's home or course in sight), although the instructor is
-an ordinary user; each learner's fetched feedback shows their own score
-and no hidden test. Everything started is stopped and the accounts are removed, even
-when a step fails.
+ada submits the solution, bob a plausible wrong answer (tests/wrong_answers/) and a
+cell that looks around. The checks: only the listed accounts log in, with their
+passwords; the course environment holds no hidden test; every step succeeds; the
+submissions in the inbound belong to their learners; a learner can list neither the
+inbound nor the released feedback, and can read neither the other learner's work nor
+the instructor's clone; autograde ran bob's code in the grading sandbox (uid 65534,
+nothing of the instructor's home in sight), although the instructor is an ordinary
+user; the gradebook holds full marks for ada, a loss for bob, and both hand grades;
+each learner's fetched feedback shows their own score and comment and no hidden test.
+Everything started is stopped and the accounts are removed, even when a step fails.
 """
 from __future__ import annotations
 
@@ -45,19 +50,41 @@ import pytest
 
 from conftest import ROOT, ensure_grading_sandbox
 from test_grading import edited
-from test_instructor_cycle import fresh_copy, hidden_lines, hub_steps
+from test_instructor_cycle import GUIDE, hidden_lines
 from test_wrong_answers import exercises, wrong_answers
 
 pytestmark = pytest.mark.slow
 
-AID = "00_start_here"
-GUIDE_AID = "01_why_lr_matters"  # the assignment the guide's commands name
-GUIDE_EXCHANGE = "/srv/nbgrader/exchange"
-BIN = ROOT / ".venv" / "bin"
+AID = "01_why_lr_matters"
+TEACHER, LEARNERS = "teacher", ("ada", "bob")
+OUTSIDER = "eve"  # an account of the machine that is not in allowed_users
+GITHUB = "https://github.com/lr-course/learning-rate-strategies"
+GUIDE_FOLDERS = ("/opt/lr-course", "/srv/nbgrader/exchange", "/etc/jupyterhub")
 CHP_DIR = Path.home() / ".cache" / "lr-course" / "configurable-http-proxy"
 CHP = CHP_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
-COPIED = ["course.py", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "README.md", "tools", "helpers"]
-STEP_TIMEOUT = 300  # seconds for one step of the guide (autograde of notebook 00 takes ~15 s)
+STEP_TIMEOUT = 600  # seconds for one block (building the environment takes about 70 s)
+
+
+def guide_blocks() -> list[str]:
+    """The ```bash blocks of the JupyterHub section, in order."""
+    section = GUIDE.read_text().split("## A whole class on JupyterHub", 1)[1].split("\n## ", 1)[0]
+    return [textwrap.dedent(b).strip() for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S)]
+
+
+# The guide's blocks, by what they do; who runs each.
+BLOCKS = [("useradd", "root"), ("course.py setup", "root"), ("Exchange.root", "root"),
+          ("jupyterhub -f", "root"), ("release_assignment", TEACHER), ("fetch_assignment", "learners"),
+          ("nbgrader submit", "learners"), ("nbgrader autograde", TEACHER), ("course.py grade", TEACHER),
+          ("release_feedback", TEACHER), ("fetch_feedback", "learners")]
+
+
+def test_the_guide_has_the_blocks_this_test_runs():
+    blocks = guide_blocks()
+    assert [next((k for k, _ in BLOCKS if k in b), None) for b in blocks] == [k for k, _ in BLOCKS], blocks
+    assert "cp /opt/lr-course/docs/jupyterhub_config.py" in blocks[3]
+    assert all(re.search(rf"\b{name}\b", blocks[0]) for name in (TEACHER, *LEARNERS))
+    config = (ROOT / "docs" / "jupyterhub_config.py").read_text()
+    assert f"allowed_users = {{{TEACHER!r}, {LEARNERS[0]!r}, {LEARNERS[1]!r}}}".replace("'", '"') in config
 
 
 def _skip_reason() -> str | None:
@@ -65,11 +92,19 @@ def _skip_reason() -> str | None:
         return "needs Linux (local Unix accounts)"
     if os.geteuid() != 0:
         return "needs root: creates Unix accounts and runs JupyterHub's LocalProcessSpawner"
-    for tool in ("useradd", "userdel", "runuser", "npm", "node"):
+    for tool in ("useradd", "userdel", "runuser", "chpasswd", "npm", "node", "git"):
         if shutil.which(tool) is None:
             return f"needs `{tool}`"
-    if not (BIN / "jupyterhub").exists():
-        return "jupyterhub is not installed in .venv"
+    done = subprocess.run(["/usr/bin/python3", "-c", "import sys, venv, ensurepip; assert sys.version_info >= (3, 10)"],
+                          capture_output=True)
+    if done.returncode != 0:
+        return "needs the system's Python >= 3.10 with venv (/usr/bin/python3), as the guide builds with it"
+    for name in (TEACHER, *LEARNERS, OUTSIDER):
+        try:
+            pwd.getpwnam(name)
+            return f"the account `{name}` exists already on this machine"
+        except KeyError:
+            pass
     return None
 
 
@@ -102,62 +137,14 @@ def as_user(user: str, *args: str) -> subprocess.CompletedProcess:
     return _sh("runuser", "-u", user, "--", *args)
 
 
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system
-        shutil.copy2(src, dst)
-
-
-def course_environment(users: list[str], shared: Path) -> tuple[Path, dict]:
-    """The Python environment the accounts run: its bin/ folder and extra variables.
-
-    That is this .venv when the accounts run it with the same Python as this one. A
-    virtual environment uses its base Python's standard library, though, and when that
-    lies where the accounts cannot read it (e.g. a Python installed under /root), their
-    interpreter silently falls back to another one (the system's). Then the accounts
-    get a twin of .venv under ``shared``: the base Python's standard library and
-    libpython, hard-linked (no copying), with .venv's own packages, data and scripts.
-    """
-    venv, here = ROOT / ".venv", f"{sys.version}|{sys.base_prefix}"
-    probe = [str(venv / "bin" / "python"), "-c", "import sys; print(f'{sys.version}|{sys.base_prefix}')"]
-    if all(as_user(u, *probe).stdout.strip() == here for u in users):
-        return venv / "bin", {}
-    base, lib = Path(sys.base_prefix), f"python{sys.version_info.major}.{sys.version_info.minor}"
-    python, twin = shared / "python", shared / "venv"
-    (python / "bin").mkdir(parents=True)
-    stdlib = base / "lib" / lib
-
-    def not_needed(folder, names):  # the base Python's own packages and its test suite
-        return {"site-packages", "test"} & set(names) if folder == str(stdlib) else set()
-
-    shutil.copytree(stdlib, python / "lib" / lib, copy_function=_link_or_copy, ignore=not_needed)
-    for so in (base / "lib").glob("libpython*.so*"):
-        _link_or_copy(so, python / "lib" / so.name)
-    (twin / "bin").mkdir(parents=True)
-    (twin / "lib" / lib).mkdir(parents=True)
-    (twin / "lib" / lib / "site-packages").symlink_to(venv / "lib" / lib / "site-packages")
-    for name in ("share", "etc"):
-        if (venv / name).exists():
-            (twin / name).symlink_to(venv / name)
-    config = (venv / "pyvenv.cfg").read_text()
-    config = re.sub(r"(?m)^home = .*$", f"home = {python / 'bin'}", config)
-    (twin / "pyvenv.cfg").write_text(config)
-    if (venv / ".course-installed").exists():  # course.py's record of the installation, and where
-        shutil.copy(venv / ".course-installed", twin / ".course-installed")
-    (twin / ".course-location").write_text(str(twin))
-    for script in (venv / "bin").iterdir():
-        target = twin / "bin" / script.name
-        if script.is_symlink():
-            target.symlink_to(os.readlink(script))
-            continue
-        content = script.read_bytes()
-        if b"\0" in content[:4096]:
-            _link_or_copy(script, target)  # the interpreter itself
-            continue
-        target.write_bytes(content.replace(str(venv).encode(), str(twin).encode()))  # shebangs, activate
-        target.chmod(script.stat().st_mode & 0o777)
-    return twin / "bin", {"LD_LIBRARY_PATH": str(python / "lib")}
+def as_root(script: str, timeout: float = STEP_TIMEOUT) -> str:
+    """A block of the guide in a root shell (a login environment, from the root folder)."""
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+           "HOME": str(Path.home())}
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd="/", env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, f"guide block failed as root:\n{script}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
 
 
 def _processes_of(uids: set[int]) -> list[int]:
@@ -173,51 +160,35 @@ def _processes_of(uids: set[int]) -> list[int]:
 
 
 class Hub:
-    """JupyterHub on 127.0.0.1 with free ports; its state in ``folder``."""
+    """The hub as the guide starts it (its block 4, in the background); the test drives it with a service token."""
 
-    def __init__(self, folder: Path, users: list[str], admin: str, bin_dir: Path, environment: dict):
+    def __init__(self, start_block: str, etc: Path, config_source: Path):
         import requests
 
         self.requests = requests
         port, hub_port, api_port = _free_ports(3)
-        self.url = f"http://127.0.0.1:{port}"
-        self.port = port
+        self.url, self.port = f"http://127.0.0.1:{port}", port
         self.token = secrets.token_hex(32)
-        singleuser_args = ['--ServerApp.terminado_settings={"shell_command": ["/bin/bash"]}']
-        config = textwrap.dedent(f"""\
-            c = get_config()  # noqa
-            c.JupyterHub.ip = "127.0.0.1"
-            c.JupyterHub.port = {port}
-            c.JupyterHub.hub_ip = "127.0.0.1"
-            c.JupyterHub.hub_port = {hub_port}
+        config = config_source.read_text()
+        assert 'c.JupyterHub.bind_url = "http://:8000"' in config
+        config = config.replace('c.JupyterHub.bind_url = "http://:8000"', f'c.JupyterHub.bind_url = "{self.url}"')
+        config += textwrap.dedent(f"""
+            # --- added by tests/test_jupyterhub_class.py to drive the hub on a test machine
+            c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
             c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
             c.ConfigurableHTTPProxy.command = [{str(_chp())!r}]
-            c.JupyterHub.db_url = "sqlite:///{folder}/jupyterhub.sqlite"
-            c.JupyterHub.cookie_secret_file = "{folder}/jupyterhub_cookie_secret"
-            c.JupyterHub.pid_file = "{folder}/jupyterhub.pid"
-            c.JupyterHub.authenticator_class = "dummy"
-            c.Authenticator.allowed_users = {set(users)!r}
-            c.Authenticator.admin_users = {{{admin!r}}}
-            c.JupyterHub.spawner_class = "localprocess"
-            c.Spawner.cmd = [{str(bin_dir / "jupyterhub-singleuser")!r}]
-            c.Spawner.environment = {environment!r}
-            c.Spawner.args = {singleuser_args!r}
-            c.Spawner.start_timeout = 180
-            c.Spawner.http_timeout = 180
-            c.JupyterHub.cleanup_servers = True
-            c.JupyterHub.services = [{{"name": "class-admin", "api_token": {self.token!r}}}]
-            c.JupyterHub.load_roles = [{{"name": "class-admin", "services": ["class-admin"],
+            c.JupyterHub.services = [{{"name": "class-test", "api_token": {self.token!r}}}]
+            c.JupyterHub.load_roles = [{{"name": "class-test", "services": ["class-test"],
                                         "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"]}}]
             """)
-        (folder / "jupyterhub_config.py").write_text(config)
-        env = {"PATH": f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "LANG": "C.UTF-8", "HOME": str(Path.home())}
-        self.log = folder / "jupyterhub.log"
+        config_source.write_text(config)  # what the guide's block copies to the hub's folder
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+               "HOME": str(Path.home())}
+        self.log = etc.parent / "jupyterhub.log"
         with self.log.open("w") as log:
-            self.proc = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(folder / "jupyterhub_config.py")],
-                                         cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        self.wait(lambda: self.api("get", "/").status_code == 200, 90, "JupyterHub did not come up")
+            self.proc = subprocess.Popen(["bash", "-c", "set -euo pipefail\n" + start_block], cwd="/", env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait(lambda: self.api("get", "/").status_code == 200, 120, "JupyterHub did not come up")
 
     def logs(self) -> str:
         return self.log.read_text()[-4000:]
@@ -238,6 +209,14 @@ class Hub:
     def api(self, method: str, path: str, **kw):
         return self.requests.request(method, f"{self.url}/hub/api{path}", timeout=30,
                                      headers={"Authorization": f"token {self.token}"}, **kw)
+
+    def login(self, user: str, password: str) -> bool:
+        """Log in on the hub's login page as a browser does; whether the hub let the user in."""
+        session = self.requests.Session()
+        session.get(f"{self.url}/hub/login", timeout=30)
+        reply = session.post(f"{self.url}/hub/login", timeout=60, allow_redirects=False,
+                             data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf", "")})
+        return reply.status_code == 302 and "login" not in reply.headers.get("Location", "login")
 
     def start_server(self, user: str) -> str:
         """Start ``user``'s Jupyter server; return a token of that user's for it."""
@@ -334,123 +313,114 @@ def _text(page: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
 
 
-def _let_others_traverse(path: Path) -> list[tuple[Path, int]]:
-    """Add search permission (o+x: enter, not list) to every folder above ``path`` lacking it.
-
-    The accounts must reach the repository: .venv's packages and the editable install of
-    ``helpers`` live there. A checkout in a private folder (``mktemp -d`` makes mode 700)
-    would hide them. Returns what was changed, for :func:`_restore_modes`.
-    """
-    changed = []
-    for folder in [*reversed(path.parents), path]:
-        mode = folder.stat().st_mode & 0o7777
-        if not mode & 0o001:
-            folder.chmod(mode | 0o001)
-            changed.append((folder, mode))
-    return changed
+def _text(page: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
 
 
-def _restore_modes(changed: list[tuple[Path, int]]) -> None:
-    for folder, mode in reversed(changed):
-        folder.chmod(mode)
+def _git_daemon(shared: Path) -> tuple[subprocess.Popen, str]:
+    """This repository's committed state, served read-only on 127.0.0.1: GitHub's stand-in."""
+    (shared / "git").mkdir()
+    _sh("git", "clone", "--quiet", "--bare", str(ROOT), str(shared / "git" / "lr-course.git"), timeout=300)
+    (port,) = _free_ports(1)
+    daemon = subprocess.Popen(["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={shared / 'git'}",
+                               "--listen=127.0.0.1", f"--port={port}", str(shared / "git")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"git://127.0.0.1:{port}/lr-course.git"
+    deadline = time.monotonic() + 30
+    while _sh("git", "ls-remote", url).returncode != 0:
+        assert time.monotonic() < deadline and daemon.poll() is None, "git daemon did not start"
+        time.sleep(0.3)
+    return daemon, url
 
 
 @pytest.fixture(scope="module")
-def klass(tmp_path_factory):
+def klass():
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
     ensure_grading_sandbox()  # autograde refuses to grade without its sandbox
     _chp()
-    suffix = secrets.token_hex(3)
-    teacher, ada, bob = (f"lrc-{role}-{suffix}" for role in ("teacher", "ada", "bob"))
-    learners = (ada, bob)
-    created, hub, servers = [], None, {}
-    shared = Path(tempfile.mkdtemp(prefix="lrc-class-"))  # everyone may enter; the exchange goes here
+    shared = Path(tempfile.mkdtemp(prefix="lrc-class-"))  # everyone may enter: the guide's folders go here
     shared.chmod(0o755)
-    exchange = shared / "exchange"
-    opened = _let_others_traverse(ROOT)
+    folders = dict(zip(GUIDE_FOLDERS, (shared / "opt-lr-course", shared / "exchange", shared / "etc-jupyterhub")))
+    env_dir, exchange, etc = folders.values()
+    users = (TEACHER, *LEARNERS)
+    hub, daemon, servers = None, None, {}
     try:
-        for user in (teacher, ada, bob):
-            done = _sh("useradd", "--create-home", "--shell", "/bin/bash", "-K", "HOME_MODE=0700", user)
-            assert done.returncode == 0, done.stderr
-            created.append(user)
-        home = {user: Path(pwd.getpwnam(user).pw_dir) for user in created}
-        bin_dir, environment = course_environment(created, shared)
-        check = as_user(ada, "env", *(f"{k}={v}" for k, v in environment.items()), str(bin_dir / "python"),
-                        "-c", "import sys, nbgrader, jupyterhub, torch; print(sys.version)")
-        assert check.returncode == 0 and check.stdout.strip() == sys.version, \
-            f"the accounts cannot run the course's Python: {check.stdout} {check.stderr[-2000:]}"
+        daemon, url = _git_daemon(shared)
 
-        steps, config = hub_steps()
-        assert len(steps) == 6, "the guide's JupyterHub commands changed shape"
-        steps = [s.replace(GUIDE_EXCHANGE, str(exchange)).replace(GUIDE_AID, AID) for s in steps]
-        config = config.replace(GUIDE_EXCHANGE, str(exchange))
+        def put_in(block: str) -> str:
+            block = block.replace(GITHUB, url)
+            for guide_folder, here in folders.items():
+                block = block.replace(guide_folder, str(here))
+            return block
 
-        # 1. The instructor's clone of the course (notebook 00 only), its .venv the accounts' environment.
-        course = fresh_copy(home[teacher] / "lr-course", venv=bin_dir.parent, names=COPIED)
-        shutil.copytree(ROOT / "solutions" / AID, course / "solutions" / AID)
-        with (course / "nbgrader_config.py").open("a") as f:
-            f.write("\n" + config.replace("c = get_config()  # noqa\n", ""))
-        # ... and the learners' configuration (the exchange and the course id).
-        for user in learners:
-            (home[user] / ".jupyter").mkdir()
-            (home[user] / ".jupyter" / "nbgrader_config.py").write_text(config)
-        for user in created:
-            _sh("chown", "-R", f"{user}:{user}", str(home[user]))
-
-        # 2. The exchange, as the administrator.
-        done = _sh("bash", "-c", "set -euo pipefail\n" + steps[0])
-        assert done.returncode == 0, done.stderr
-
+        blocks = [put_in(b) for b in guide_blocks()]
+        assert len(blocks) == len(BLOCKS), "the guide's JupyterHub blocks changed: update BLOCKS"
+        logs = {}
         start = time.monotonic()
-        hub = Hub(tmp_path_factory.mktemp("hub"), list(created), teacher, bin_dir, environment)
-        for user in created:
+        as_root(blocks[0])  # 1. the accounts
+        as_root(blocks[1])  # 2. the course environment
+        print(f"accounts and environment: {time.monotonic() - start:.1f} s")
+        python = env_dir / ".venv" / "bin" / "python"
+        check = as_user(LEARNERS[0], str(python), "-c", "import helpers, nbgrader, torch, jupyterhub; print('ok')")
+        assert check.stdout.strip() == "ok", f"a learner cannot run the course environment: {check.stderr[-2000:]}"
+        as_root(blocks[2])  # 3. the exchange and everyone's nbgrader configuration
+        _sh("useradd", "--create-home", "--shell", "/bin/bash", OUTSIDER)
+        passwords = {u: secrets.token_urlsafe(12) for u in (*users, OUTSIDER)}  # the guide's `passwd NAME`
+        done = _sh("chpasswd", input="".join(f"{u}:{p}\n" for u, p in passwords.items()))
+        assert done.returncode == 0, done.stderr
+        hub = Hub(blocks[3], etc, env_dir / "docs" / "jupyterhub_config.py")  # 4. the hub
+        assert (etc / "jupyterhub_config.py").exists()
+        logins = {"ada": hub.login("ada", passwords["ada"]), "ada, wrong password": hub.login("ada", "not-it"),
+                  OUTSIDER: hub.login(OUTSIDER, passwords[OUTSIDER])}
+        for user in users:
             servers[user] = Server(hub, user, hub.start_server(user))
-        for user in created:
+        for user in users:
             hub.wait_ready(user)
         print(f"hub and servers up: {time.monotonic() - start:.1f} s")
 
-        logs = {}
+        def step(i: int, who: str):
+            for user in (LEARNERS if who == "learners" else (who,)):
+                begin = time.monotonic()
+                status, out = servers[user].run(blocks[i], "~")
+                print(f"block {i + 1} ({user}): {time.monotonic() - begin:.1f} s")
+                logs[i, user] = out
+                assert status == 0, f"guide block failed for {user}:\n{blocks[i]}\n{out[-4000:]}"
 
-        def step(i: int, user: str, cwd: str):
-            start = time.monotonic()
-            status, out = servers[user].run(steps[i], cwd)
-            print(f"step {i} ({user}): {time.monotonic() - start:.1f} s")
-            logs[i, user] = out
-            assert status == 0, f"step failed for {user}:\n{steps[i]}\n{out[-4000:]}"
-
-        step(1, teacher, str(course))  # release
-        for user in learners:
-            step(2, user, str(home[user]))  # fetch
+        home = {u: Path(pwd.getpwnam(u).pw_dir) for u in (*users, OUTSIDER)}
+        course = home[TEACHER] / "lr-course"
+        step(4, TEACHER)  # 5. release
+        step(5, "learners")  # 6. fetch
         gid, mistakes = next(iter(wrong_answers(AID).items()))
         mistake, wrong_code = next(iter(mistakes.items()))
         answers = {g: "\n".join(l for l in src.splitlines() if not l.strip().startswith("### "))
                    for g, (src, _) in exercises(AID).items()}
-        work = {ada: answers, bob: {**answers, gid: wrong_code}}
+        work = {"ada": answers, "bob": {**answers, gid: wrong_code}}
         notebook = f"{AID}/{AID}.ipynb"
-        for user in learners:  # the learners' work, saved through their own servers
+        for user in LEARNERS:  # the learners' work, saved through their own servers
             fetched = servers[user].read_notebook(notebook)
             assert fetched.cells, f"{user} fetched an empty notebook"
             mine = edited(AID, work[user], student=home[user] / notebook)
-            if user == bob:  # a curious learner: who grades me, and what can I see?
+            if user == "bob":  # a curious learner: who grades me, and what can I see?
                 mine.cells.append(nbformat.v4.new_code_cell(sandbox_probe(course)))
             servers[user].save_notebook(notebook, mine)
-        for user in learners:
-            step(3, user, str(home[user]))  # submit
+        step(6, "learners")  # 7. submit
         inbound = exchange / "lr-course" / "inbound"
-        submitted = {user: sorted(inbound.glob(f"{user}+{AID}+*")) for user in learners}
-        step(4, teacher, str(course))  # collect, autograde, grade, feedback
-        for user in learners:
-            step(5, user, str(home[user]))  # fetch the feedback
-
-        yield {"teacher": teacher, "ada": ada, "bob": bob, "home": home, "course": course,
-               "exchange": exchange, "inbound": inbound, "submitted": submitted, "logs": logs,
-               "wrong": (gid, mistake)}
+        submitted = {user: sorted(inbound.glob(f"{user}+{AID}+*")) for user in LEARNERS}
+        for i in (7, 8, 9):  # 8. collect and autograde, 9. grade by hand, 10. feedback
+            step(i, TEACHER)
+        step(10, "learners")  # 11. fetch the feedback
+        yield {"home": home, "course": course, "env": env_dir, "exchange": exchange, "inbound": inbound,
+               "submitted": submitted, "logs": logs, "logins": logins, "wrong": (gid, mistake)}
     finally:
         if hub is not None:
             hub.stop()
-        uids = {pwd.getpwnam(u).pw_uid for u in created}
+        if daemon is not None:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait(timeout=10)
+        made = [u for u in (TEACHER, *LEARNERS, OUTSIDER) if _exists(u)]
+        uids = {pwd.getpwnam(u).pw_uid for u in made}
         for _ in range(3):  # anything still running as the accounts (kernels, terminals)
             pids = _processes_of(uids)
             for pid in pids:
@@ -461,15 +431,35 @@ def klass(tmp_path_factory):
             if not pids:
                 break
             time.sleep(0.5)
-        for user in created:
+        for user in made:  # _skip_reason made sure none of them existed before
             _sh("userdel", "--remove", user)
         shutil.rmtree(shared, ignore_errors=True)
-        _restore_modes(opened)
+
+
+def _exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+        return True
+    except KeyError:
+        return False
+
+
+def test_only_the_listed_accounts_log_in_with_their_passwords(klass):
+    assert klass["logins"] == {"ada": True, "ada, wrong password": False, OUTSIDER: False}, klass["logins"]
+
+
+def test_the_course_environment_holds_no_hidden_test(klass):
+    secret = hidden_lines(AID)
+    assert secret and not (klass["env"] / "solutions").exists()
+    for path in klass["env"].rglob("*"):
+        if ".venv" in path.parts or not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        text = path.read_text(errors="ignore")
+        assert not [line for line in secret if line in text], f"a hidden test of {AID} in {path}"
 
 
 def test_submissions_in_the_inbound_belong_to_their_learners(klass):
-    for role in ("ada", "bob"):
-        user = klass[role]
+    for user in LEARNERS:
         found = klass["submitted"][user]
         assert len(found) == 1, f"{user}'s submission in the inbound: {found}"
         uid = pwd.getpwnam(user).pw_uid
@@ -482,75 +472,79 @@ def test_learners_cannot_list_the_inbound_or_the_released_feedback(klass):
     course = klass["exchange"] / "lr-course"
     for folder in (course / "inbound", course / "feedback"):
         assert not folder.stat().st_mode & 0o004, f"{folder} is readable by everyone"
-        for role in ("ada", "bob"):
-            done = as_user(klass[role], "ls", str(folder))
-            assert done.returncode != 0 and "Permission denied" in done.stderr, \
-                f"{klass[role]} can list {folder}: {done.stdout}"
-    done = as_user(klass["ada"], "bash", "-c", f"ls {course}/inbound/{klass['bob']}+*")
-    assert done.returncode != 0 and klass["bob"] not in done.stdout
+        for user in LEARNERS:
+            done = as_user(user, "ls", str(folder))
+            assert done.returncode != 0 and "Permission denied" in done.stderr, f"{user} can list {folder}: {done.stdout}"
+    done = as_user("ada", "bash", "-c", f"ls {course}/inbound/bob+*")
+    assert done.returncode != 0 and "bob+" not in done.stdout
 
 
-def test_a_learner_cannot_read_the_other_learners_work_or_the_instructors_course(klass):
-    ada, bob, home, course = klass["ada"], klass["bob"], klass["home"], klass["course"]
-    assert not course.stat().st_mode & 0o077, "the instructor's course is open to others"
+def test_a_learner_cannot_read_the_other_learners_work_or_the_instructors_clone(klass):
+    home, course = klass["home"], klass["course"]
+    assert not course.stat().st_mode & 0o077, "the instructor's clone is open to others"
     private = {
-        "bob's notebook": home[bob] / AID / f"{AID}.ipynb",
-        "bob's feedback": next((home[bob] / AID / "feedback").rglob(f"{AID}.html")),
+        "bob's notebook": home["bob"] / AID / f"{AID}.ipynb",
+        "bob's feedback": next((home["bob"] / AID / "feedback").rglob(f"{AID}.html")),
         "the solutions and hidden tests": course / "solutions" / AID / f"{AID}.ipynb",
         "the gradebook": course / "gradebook.db",
-        "bob's collected submission": course / "submitted" / bob / AID / f"{AID}.ipynb",
-        "bob's autograded notebook": course / "autograded" / bob / AID / f"{AID}.ipynb",
+        "bob's collected submission": course / "submitted" / "bob" / AID / f"{AID}.ipynb",
+        "bob's autograded notebook": course / "autograded" / "bob" / AID / f"{AID}.ipynb",
     }
     for what, path in private.items():
         assert path.exists(), path
-        done = as_user(ada, "cat", str(path))
+        done = as_user("ada", "cat", str(path))
         assert done.returncode != 0 and "Permission denied" in done.stderr, f"ada can read {what} ({path})"
-    done = as_user(bob, "cat", str(home[ada] / AID / f"{AID}.ipynb"))
+    done = as_user("bob", "cat", str(home["ada"] / AID / f"{AID}.ipynb"))
     assert done.returncode != 0 and "Permission denied" in done.stderr, "bob can read ada's notebook"
+
+
+def test_collect_wrote_the_submission_times(klass):
+    for user in LEARNERS:
+        stamp = klass["course"] / "submitted" / user / AID / "timestamp.txt"
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", stamp.read_text()), stamp.read_text()
 
 
 def test_the_gradebook_has_every_grade(klass):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{klass['course'] / 'gradebook.db'}") as gb:
-        grades = {(sub.student_id, g.name): (g.score, g.max_score)
+        grades = {(sub.student_id, g.name): (g.score, g.max_score, g.cell_type)
                   for sub in gb.assignment_submissions(AID) for nb in sub.notebooks for g in nb.grades}
-    ada, bob = klass["ada"], klass["bob"]
-    tests = {name for (student, name) in grades if student == ada}
-    assert tests and {s for s, _ in grades} == {ada, bob}, grades
-    assert all(grades[ada, t][0] == grades[ada, t][1] > 0 for t in tests), f"ada lost points: {grades}"
+    tests = {name for (student, name), (_, _, kind) in grades.items() if student == "ada" and kind == "code"}
+    assert tests and {s for s, _ in grades} == set(LEARNERS), grades
+    assert all(grades["ada", t][0] == grades["ada", t][1] > 0 for t in tests), f"ada lost points: {grades}"
     gid, mistake = klass["wrong"]
-    assert sum(grades[bob, t][0] for t in tests) < sum(grades[bob, t][1] for t in tests), \
+    assert sum(grades["bob", t][0] for t in tests) < sum(grades["bob", t][1] for t in tests), \
         f"bob's wrong answer ({mistake}) got full marks: {grades}"
+    assert grades["ada", "q1-answer"][0] == 3 and grades["bob", "q1-answer"][0] == 1, "the hand grades"
 
 
 def test_autograde_ran_in_the_sandbox(klass):
     """The instructor is an ordinary user: bwrap runs unprivileged, in a user namespace."""
-    nb = nbformat.read(klass["course"] / "autograded" / klass["bob"] / AID / f"{AID}.ipynb", as_version=4)
+    nb = nbformat.read(klass["course"] / "autograded" / "bob" / AID / f"{AID}.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    # Of the home and the course, only the path down to its own working copy exists there
-    # (and the course's public helpers package, when the environment imports it from there).
+    # Of the home and the clone, only the path down to its own working copy exists there.
     seen = [f"SANDBOX-PROBE 65534 [['{klass['course'].name}'], {course}]"
             for course in (['autograded'], ['autograded', 'helpers'])]
     assert any(line in printed for line in seen), \
         f"bob's code ran outside the sandbox (uid, course and home in reach): {printed[-2000:]}"
 
 
-def test_each_learner_fetched_their_own_feedback_without_hidden_tests(klass):
+def test_each_learner_fetched_their_own_feedback_with_the_hand_grade_and_no_hidden_test(klass):
     secret = hidden_lines(AID)
     assert secret
     scores = {}
-    for role in ("ada", "bob"):
-        user = klass[role]
+    comments = {"ada": "Both fixes, and why the limit drops", "bob": "One fix; say why the limit drops."}
+    for user in LEARNERS:
         pages = list((klass["home"][user] / AID / "feedback").rglob(f"{AID}.html"))
         assert len(pages) == 1, f"{user}'s feedback: {pages}"
         assert pages[0].stat().st_uid == pwd.getpwnam(user).pw_uid
         text = _text(pages[0])
         leaked = [line for line in secret if line in text]
         assert not leaked, f"hidden tests in {user}'s feedback: {leaked[:3]}"
-        assert "hidden tests ran here" in text
+        assert "hidden tests ran here" in text and comments[user] in text
         found = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", text)
         assert found, f"no score in {user}'s feedback"
-        scores[role] = float(found.group(1)), float(found.group(2))
+        scores[user] = float(found.group(1)), float(found.group(2))
     assert scores["ada"][0] == scores["ada"][1] > 0, scores
     assert scores["bob"][0] < scores["bob"][1] == scores["ada"][1], scores
