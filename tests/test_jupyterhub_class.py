@@ -162,14 +162,14 @@ def _processes_of(uids: set[int]) -> list[int]:
 class Hub:
     """The hub as the guide starts it (its block 4, in the background); the test drives it with a service token."""
 
-    def __init__(self, start_block: str, etc: Path, config_source: Path):
+    def __init__(self, start_block: str, etc: Path, config_source: Path, put_in):
         import requests
 
         self.requests = requests
         port, hub_port, api_port = _free_ports(3)
         self.url, self.port = f"http://127.0.0.1:{port}", port
         self.token = secrets.token_hex(32)
-        config = config_source.read_text()
+        config = put_in(config_source.read_text())  # the guide's folders, as in its blocks
         assert 'c.JupyterHub.bind_url = "http://:8000"' in config
         config = config.replace('c.JupyterHub.bind_url = "http://:8000"', f'c.JupyterHub.bind_url = "{self.url}"')
         config += textwrap.dedent(f"""
@@ -221,7 +221,7 @@ class Hub:
     def start_server(self, user: str) -> str:
         """Start ``user``'s Jupyter server; return a token of that user's for it."""
         r = self.api("post", f"/users/{user}/server")
-        assert r.status_code in (201, 202), (r.status_code, r.text)
+        assert r.status_code in (201, 202), f"{r.status_code} {r.text}\n{self.logs()}"
         r = self.api("post", f"/users/{user}/tokens", json={"note": "class", "expires_in": 3600})
         assert r.status_code == 201, (r.status_code, r.text)
         return r.json()["token"]
@@ -370,7 +370,7 @@ def klass():
         passwords = {u: secrets.token_urlsafe(12) for u in (*users, OUTSIDER)}  # the guide's `passwd NAME`
         done = _sh("chpasswd", input="".join(f"{u}:{p}\n" for u, p in passwords.items()))
         assert done.returncode == 0, done.stderr
-        hub = Hub(blocks[3], etc, env_dir / "docs" / "jupyterhub_config.py")  # 4. the hub
+        hub = Hub(blocks[3], etc, env_dir / "docs" / "jupyterhub_config.py", put_in)  # 4. the hub
         assert (etc / "jupyterhub_config.py").exists()
         logins = {"ada": hub.login("ada", passwords["ada"]), "ada, wrong password": hub.login("ada", "not-it"),
                   OUTSIDER: hub.login(OUTSIDER, passwords[OUTSIDER])}
