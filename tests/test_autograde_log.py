@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 AID = "00_start_here"
 TEST_CELL = "practice-tests"
-COPIED = ["course.py", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "README.md",
-          "tools", "helpers"]
+COPIED = ["course.py", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "requirements-no-deps.txt",
+          "README.md", "tools", "helpers"]
 
 
 def _nbgrader(course, *args: str) -> str:

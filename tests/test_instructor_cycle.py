@@ -28,8 +28,8 @@ from test_wrong_answers import exercises, wrong_answers
 
 AID = "01_why_lr_matters"
 GUIDE = ROOT / "docs" / "instructors.md"
-COPIED = ["course.py", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "README.md",
-          "solutions", "notebooks", "tools", "helpers"]
+COPIED = ["course.py", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "requirements-no-deps.txt",
+          "README.md", "solutions", "notebooks", "tools", "helpers"]
 
 
 def guide_steps() -> list[str]:
