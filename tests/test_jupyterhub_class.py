@@ -548,3 +548,10 @@ def test_each_learner_fetched_their_own_feedback_with_the_hand_grade_and_no_hidd
         scores[user] = float(found.group(1)), float(found.group(2))
     assert scores["ada"][0] == scores["ada"][1] > 0, scores
     assert scores["bob"][0] < scores["bob"][1] == scores["ada"][1], scores
+
+
+def test_autograde_raised_no_false_alarm_about_locked_cells(klass):
+    """Notebooks saved by JupyterLab, test cells untouched: no 'checksum has changed' for the hidden tests."""
+    out = klass["logs"][7, TEACHER]
+    assert "Sanitizing" in out, f"autograde's log is not in the terminal's output: {out[-2000:]}"
+    assert "Attribute 'checksum'" not in out and "locked cell" not in out, out[-3000:]
