@@ -1,23 +1,37 @@
 """Record the learning rates an optimizer really applied, and check them against a plan.
 
 A schedule that looks right on paper can still be applied wrongly: ``scheduler.step()``
-called before ``optimizer.step()``, once per micro-batch with gradient accumulation, or
-never; steps that ``torch.amp.GradScaler`` skipped while the scheduler kept stepping.
-:class:`LRAudit` watches one optimizer through its own step hooks and records, for every
-``optimizer.step()`` that ran, the learning rate (and momentum or ``betas[0]``) of each
-param group as that step used it. :meth:`LRAudit.compare` checks the record against the
-planned LRs and, at the first mismatch, names the pattern that explains the whole trace
-(:class:`LRMismatch`); :meth:`LRAudit.plot` draws both.
+called before ``optimizer.step()``, once per micro-batch with gradient accumulation, once
+per process, or never; steps that ``torch.amp.GradScaler`` skipped while the scheduler kept
+stepping; a resume that restarted the schedule. :class:`LRAudit` watches one optimizer
+through its own step hooks and records, for every optimizer step that updated the
+parameters, the learning rate (and momentum or ``betas[0]``) of each param group as that
+step used it. :meth:`LRAudit.compare` checks the record against the planned LRs and, at
+the first mismatch, names the pattern that explains the whole trace (:class:`LRMismatch`);
+:meth:`LRAudit.assert_matches` does the same as an ``assert``; :meth:`LRAudit.summary`
+counts the mismatching steps; :meth:`LRAudit.plot` draws both. Ready callbacks for the
+Hugging Face ``Trainer`` and for Lightning are in :mod:`helpers.audit_callbacks`.
 
 Conventions (all exact):
 
-* Steps are counted from 0 over the ``optimizer.step()`` calls that ran while the audit was
-  attached. A step that ``GradScaler`` skips (inf/NaN gradients) never calls
-  ``optimizer.step()``, so it is not recorded; neither is a step that raised.
+* Steps are counted from 0 over the optimizer steps that updated the parameters while
+  the audit was attached. ``GradScaler`` handles an overflow (inf/NaN gradients) in one
+  of two ways, and neither is recorded: for most optimizers it does not call
+  ``optimizer.step()`` at all; for those that unscale inside their own kernel
+  (``_step_supports_amp_scaling``: fused Adam, AdamW, SGD, the default ``adamw_torch_fused``
+  of the Hugging Face ``Trainer``) it does call it, with ``optimizer.found_inf`` set, and
+  the kernel leaves the parameters unchanged. The audit keeps where it saw such skips
+  (:attr:`LRAudit.skipped`). A step that raised is not recorded either.
 * The values are read just before the step (step pre-hook) and kept once it has returned
-  (step post-hook): the LR a step used, not the one a scheduler sets after it.
-* A plan is a sequence of LRs for steps ``0, 1, ...`` or a function ``step -> lr``
-  (evaluated at the steps that ran).
+  (step post-hook): the LR a step used, not the one a scheduler sets after it. Reading a
+  tensor LR costs one ``.item()``; ``found_inf`` is kept as a tensor and read only when
+  the record is read, so the audit adds no other device synchronisation per step.
+* A plan is a sequence of LRs for plan steps ``0, 1, ...`` or a function ``step -> lr``.
+  ``compare(plan, start=k)`` checks the audit's step ``i`` against plan step ``k + i``
+  (an audit attached after ``k`` steps, or a run resumed at step ``k``).
+* Two LRs match within a relative tolerance that follows the LR's dtype
+  (:func:`helpers.audit_diagnosis.tolerance`: ``1e-9`` for Python floats, about ``1e-6``
+  for a float32 tensor LR); :meth:`compare`, :meth:`summary` and :meth:`plot` share it.
 
 Examples
 --------
@@ -39,150 +53,88 @@ optimizer.step(), or was the scheduler first stepped 1 step late?)
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Optional, Union
 
 import numpy as np
 import torch
 
 from . import _validate
+from .audit_diagnosis import (AuditSummary, LRMismatch, Plan, as_plan, first_mismatch,
+                              mismatching_steps, relative_errors, tolerance)
 
-__all__ = ["LRAudit", "LRMismatch"]
+__all__ = ["LRAudit", "LRMismatch", "AuditSummary", "unwrap_optimizer"]
 
-REASONS = ("ahead", "behind", "constant", "stepped too often", "fewer steps", "more steps",
-           "unexplained")
-# A pattern is named only when it holds at this many steps or more: with fewer, a
-# piecewise-constant plan (StepLR) matches too many patterns by coincidence.
-MIN_CHECKED = 3
-# Largest shift / scheduler steps per optimizer step tried; keeps compare() linear in
-# the number of steps (GradScaler skips and accumulation factors are far smaller).
-MAX_K = 128
-
-Plan = Union[Sequence[float], np.ndarray, torch.Tensor, Callable[[int], float]]
+# How many ``.optimizer`` attributes deep a wrapper may hide the torch optimizer.
+MAX_WRAPPING = 4
 
 
-@dataclass(frozen=True)
-class LRMismatch:
-    """The first step whose applied LR differs from the plan, returned by :meth:`LRAudit.compare`.
+def unwrap_optimizer(optimizer) -> torch.optim.Optimizer:
+    """The torch optimizer inside ``optimizer``: itself, or the one in its ``.optimizer``.
 
-    ``str()`` gives a one-line explanation that names the mistake when a simple pattern
-    explains the whole trace, and asks the question that leads to the fix.
+    accelerate's ``AcceleratedOptimizer`` passes ``isinstance(..., Optimizer)`` without having
+    run ``Optimizer.__init__`` (it has no hooks of its own), and Lightning's
+    ``LightningOptimizer`` is no ``Optimizer`` at all; both keep the real one in
+    ``.optimizer``, which is the one that steps.
 
-    Attributes
-    ----------
-    step : int
-        Index (from 0) of the first mismatching step among the steps that ran.
-    expected : float or None
-        The planned LR at ``step``; ``None`` when more steps ran than were planned.
-    applied : float or None
-        The LR that step used; ``None`` when fewer steps ran than were planned.
-    reason : str
-        One of ``"ahead"``, ``"behind"`` (the applied LRs are the plan shifted by ``k``
-        steps), ``"constant"`` (the LR never changed), ``"stepped too often"`` (applied
-        LR at step ``i`` is the plan's at ``k * i + offset``), ``"fewer steps"``, ``"more steps"``
-        (the values agree but the lengths differ), ``"unexplained"`` (none of these).
-    k : int
-        The shift or the number of scheduler steps per optimizer step; 0 if not used.
-    ran : int
-        Number of optimizer steps that ran (recorded).
-    planned : int
-        Number of planned LRs (equal to ``ran`` for a function).
-    offset : int
-        For ``"stepped too often"``: the applied LR at step ``i`` is the plan's at
-        ``k * i + offset`` (``k - 1`` when the scheduler also stepped on the micro-batches
-        before the first optimizer step); else 0.
+    Raises
+    ------
+    TypeError
+        If neither ``optimizer`` nor a chain of ``.optimizer`` attributes leads to a
+        ``torch.optim.Optimizer`` with step hooks.
 
     Examples
     --------
-    >>> print(LRMismatch(step=3, expected=0.1, applied=None, reason="fewer steps", ran=3, planned=5))
-    step 3: planned lr 0.1, no step ran — only 3 optimizer steps ran, 5 planned (did GradScaler \
-skip steps with inf/NaN gradients, or did the loop stop early?)
+    >>> from types import SimpleNamespace
+    >>> from helpers.schedules import dummy_optimizer
+    >>> opt = dummy_optimizer()
+    >>> unwrap_optimizer(SimpleNamespace(optimizer=opt)) is opt
+    True
     """
-
-    step: int
-    expected: Optional[float]
-    applied: Optional[float]
-    reason: str
-    k: int = 0
-    ran: int = 0
-    planned: int = 0
-    offset: int = 0
-
-    def __post_init__(self) -> None:
-        _validate.choice("reason", self.reason, REASONS)
-
-    @property
-    def summary(self) -> str:
-        """A few words for a plot title, e.g. ``"1 step ahead"``."""
-        k, s = self.k, "" if self.k == 1 else "s"
-        return {"ahead": f"{k} step{s} ahead", "behind": f"{k} step{s} behind",
-                "constant": "lr never changed", "stepped too often": f"{k} scheduler steps per step",
-                "fewer steps": "fewer steps than planned", "more steps": "more steps than planned",
-                "unexplained": "no simple pattern"}[self.reason]
-
-    def __str__(self) -> str:
-        text = f"step {self.step}: {self._values()} — {self._explanation()}"
-        if self.ran != self.planned and self.reason not in ("fewer steps", "more steps"):
-            text += f" ({self.ran} steps ran, {self.planned} planned)"
-        return text
-
-    def _values(self) -> str:
-        if self.applied is None:
-            return f"planned lr {_fmt(self.expected)}, no step ran"
-        if self.expected is None:
-            return f"nothing planned, applied {_fmt(self.applied)}"
-        planned, applied = _fmt_pair(self.expected, self.applied)
-        return f"planned lr {planned}, applied {applied}"
-
-    def _explanation(self) -> str:
-        k, s = self.k, "" if self.k == 1 else "s"
-        if self.reason == "ahead":
-            return (f"the schedule is {k} step{s} ahead, every applied lr is the one planned {k} step{s} "
-                    f"later (was scheduler.step() called before optimizer.step(), or did GradScaler "
-                    f"skip {k} step{s} while the scheduler kept stepping?)")
-        if self.reason == "behind":
-            return (f"the schedule is {k} step{s} behind, every applied lr is the one planned {k} step{s} "
-                    f"earlier (was the plan recorded after scheduler.step() instead of before "
-                    f"optimizer.step(), or was the scheduler first stepped {k} step{s} late?)")
-        if self.reason == "constant":
-            return (f"the applied lr never changed, {_fmt(self.applied)} at all {self.ran} steps "
-                    f"(is scheduler.step() ever called, on a scheduler built for this optimizer?)")
-        if self.reason == "stepped too often":
-            at = f"{k}*i" + (f" + {self.offset}" if self.offset else "")
-            return (f"the schedule advances {k} steps per optimizer step, the applied lr at step i is "
-                    f"the one planned for step {at} (is scheduler.step() called once per micro-batch "
-                    f"with gradient accumulation? call it once per optimizer.step())")
-        if self.reason == "fewer steps":
-            return (f"only {self.ran} optimizer steps ran, {self.planned} planned (did GradScaler skip "
-                    f"steps with inf/NaN gradients, or did the loop stop early?)")
-        if self.reason == "more steps":
-            return (f"{self.ran} optimizer steps ran, {self.planned} planned (does the loop run longer "
-                    f"than the schedule was built for, or did several runs share this audit?)")
-        return ("no simple pattern (a shift, a constant lr, several scheduler steps per optimizer "
-                "step) explains the whole trace (compare audit.lrs() with the plan around this step: "
-                "was the lr set by hand, or was the plan built with other settings?)")
+    current = optimizer
+    for _ in range(MAX_WRAPPING):  # the innermost optimizer: Lightning's wrapper is an Optimizer too
+        inner = getattr(current, "optimizer", None)
+        if inner is None or inner is current:
+            break
+        current = inner
+    if isinstance(current, torch.optim.Optimizer) and hasattr(current, "_optimizer_step_pre_hooks"):
+        return current
+    raise TypeError(
+        "optimizer must be a torch.optim.Optimizer, or a wrapper whose .optimizer is one "
+        "(accelerate's AcceleratedOptimizer, Lightning's LightningOptimizer), got "
+        f"{type(optimizer).__name__}")
 
 
 class LRAudit:
     """Record the LR (and momentum) of every param group at every optimizer step that ran.
 
-    Attaches a step pre-hook and a step post-hook to ``optimizer``
+    Attaches a step pre-hook and a step post-hook to the optimizer
     (``Optimizer.register_step_pre_hook`` / ``register_step_post_hook``) when built; they
     stay until :meth:`remove` or the end of a ``with`` block. Several audits of one
     optimizer are independent.
 
     Parameters
     ----------
-    optimizer : torch.optim.Optimizer
-        The optimizer to watch (any subclass; its ``param_groups`` need an ``"lr"``).
+    optimizer : torch.optim.Optimizer, or a wrapper of one
+        The optimizer to watch (any subclass; its ``param_groups`` need an ``"lr"``), or
+        an object that wraps one in ``.optimizer`` (accelerate's ``AcceleratedOptimizer``,
+        Lightning's ``LightningOptimizer``): the audit watches the one inside.
+    names : sequence of str, optional
+        A name per param group, usable wherever a group index is (``lrs("head")``).
+        Without it a group's ``"name"`` key is used if it has one.
 
     Attributes
     ----------
     steps : int
-        Number of optimizer steps recorded (steps that ran while attached).
+        Number of optimizer steps recorded (steps that updated the parameters).
+    skipped : list of int
+        Steps the audit saw the optimizer skip (a fused optimizer under ``GradScaler``
+        with inf/NaN gradients): ``j`` means "after ``j`` recorded steps". Skips of
+        optimizers that ``GradScaler`` does not call at all are invisible here.
     active : bool
         Whether the hooks are still attached.
+    optimizer : torch.optim.Optimizer
+        The optimizer watched (the one inside a wrapper).
 
     Notes
     -----
@@ -209,27 +161,65 @@ class LRAudit:
     False
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    def __init__(self, optimizer, names: Optional[Sequence[str]] = None) -> None:
+        optimizer = unwrap_optimizer(optimizer)
         self._optimizer = optimizer
+        self._names = None if names is None else self._check_names(names, len(optimizer.param_groups))
         self._lrs: list[tuple[float, ...]] = []
         self._momenta: list[tuple[Optional[float], ...]] = []
+        self._found_inf: list[tuple[int, torch.Tensor]] = []  # (record index, tensor), read lazily
+        self._skipped: list[int] = []
+        self._eps: dict[int, float] = {}  # group -> machine epsilon of its tensor LR, if any
         self._pending = None  # values read before the step, kept once it has returned
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
 
+    @staticmethod
+    def _check_names(names, count: int) -> tuple[str, ...]:
+        if isinstance(names, str) or not isinstance(names, Sequence) or len(names) != count \
+                or not all(isinstance(n, str) for n in names) or len(set(names)) != count:
+            raise ValueError(f"names must be {count} distinct strings (one per param group), got {names!r}")
+        return tuple(names)
+
     # ------------------------------------------------------------------ recording
     def _before_step(self, optimizer, args, kwargs) -> None:
-        groups = optimizer.param_groups
-        self._pending = (tuple(float(g["lr"]) for g in groups), tuple(_momentum(g) for g in groups))
+        lrs = []
+        for index, group in enumerate(optimizer.param_groups):
+            lr = group["lr"]
+            if isinstance(lr, torch.Tensor):
+                if lr.dtype.is_floating_point:
+                    self._eps[index] = max(self._eps.get(index, 0.0), float(torch.finfo(lr.dtype).eps))
+                lr = lr.item()
+            lrs.append(float(lr))
+        # Set by GradScaler around the step of an optimizer that unscales in its kernel.
+        found_inf = getattr(optimizer, "found_inf", None)
+        self._pending = (tuple(lrs), tuple(_momentum(g) for g in optimizer.param_groups), found_inf)
 
     def _after_step(self, optimizer, args, kwargs) -> None:
         # A step that raised never gets here: its pending values are dropped by the next step.
-        if self._pending is not None:
-            self._lrs.append(self._pending[0])
-            self._momenta.append(self._pending[1])
-            self._pending = None
+        if self._pending is None:
+            return
+        lrs, momenta, found_inf = self._pending
+        self._pending = None
+        if found_inf is not None:
+            self._found_inf.append((len(self._lrs), found_inf.detach()))
+        self._lrs.append(lrs)
+        self._momenta.append(momenta)
+
+    def _settle(self) -> None:
+        """Drop the recorded steps whose ``found_inf`` was set (one device read for all)."""
+        if not self._found_inf:
+            return
+        pending, self._found_inf = self._found_inf, []
+        flags = torch.stack([t.reshape(()).float().cpu() for _, t in pending]).tolist()
+        drop = [index for (index, _), flag in zip(pending, flags) if flag != 0]
+        if not drop:
+            return
+        drop_set = set(drop)
+        for count, index in enumerate(drop):  # "after j recorded steps", j in the kept numbering
+            self._skipped.append(index - count)
+        self._lrs = [v for i, v in enumerate(self._lrs) if i not in drop_set]
+        self._momenta = [v for i, v in enumerate(self._momenta) if i not in drop_set]
 
     def remove(self) -> None:
         """Detach the hooks (calling it again does nothing); what was recorded stays readable.
@@ -257,24 +247,42 @@ class LRAudit:
 
     @property
     def steps(self) -> int:
+        self._settle()
         return len(self._lrs)
+
+    @property
+    def skipped(self) -> list[int]:
+        self._settle()
+        return list(self._skipped)
 
     @property
     def active(self) -> bool:
         return bool(self._handles)
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self._optimizer
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name of each param group: given, its ``"name"`` key, or its index as text."""
+        if self._names is not None:
+            return self._names
+        return tuple(str(g.get("name", i)) for i, g in enumerate(self._optimizer.param_groups))
 
     def __repr__(self) -> str:
         state = "active" if self.active else "removed"
         return f"LRAudit(steps={self.steps}, groups={len(self._optimizer.param_groups)}, {state})"
 
     # ------------------------------------------------------------------ reading
-    def lrs(self, group: int = 0) -> list[float]:
+    def lrs(self, group: Union[int, str] = 0) -> list[float]:
         """The LR of param group ``group`` at each step that ran, in order.
 
         Parameters
         ----------
-        group : int, default 0
-            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``.
+        group : int or str, default 0
+            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``, or its
+            name (:attr:`names`).
 
         Returns
         -------
@@ -286,21 +294,22 @@ class LRAudit:
         >>> import torch
         >>> w, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
         >>> opt = torch.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.01}], lr=0.1)
-        >>> audit = LRAudit(opt)
+        >>> audit = LRAudit(opt, names=["body", "head"])
         >>> opt.step(); opt.step()
-        >>> audit.lrs(0), audit.lrs(1)
+        >>> audit.lrs(0), audit.lrs("head")
         ([0.1, 0.1], [0.01, 0.01])
         """
         group = self._group(group)
+        self._settle()
         return [values[group] for values in self._lrs if group < len(values)]
 
-    def momenta(self, group: int = 0) -> list[float]:
+    def momenta(self, group: Union[int, str] = 0) -> list[float]:
         """The momentum (``momentum``, or ``betas[0]`` for Adam-like optimizers) of a group per step.
 
         Parameters
         ----------
-        group : int, default 0
-            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``.
+        group : int or str, default 0
+            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``, or its name.
 
         Returns
         -------
@@ -317,40 +326,64 @@ class LRAudit:
         [0.8]
         """
         group = self._group(group)
+        self._settle()
         return [values[group] for values in self._momenta if group < len(values) and values[group] is not None]
 
     def _group(self, group) -> int:
+        if isinstance(group, str):
+            names = self.names
+            if group not in names:
+                raise ValueError(f"group must be a param group index or one of the names {list(names)}, "
+                                 f"got {group!r}")
+            return names.index(group)
         return _validate.integer("group", group, low=0, high=len(self._optimizer.param_groups) - 1)
 
     # ------------------------------------------------------------------ checking
-    def compare(self, expected: Plan, group: int = 0, rtol: float = 1e-9) -> Optional[LRMismatch]:
+    def _arrays(self, expected: Plan, group, start) -> tuple[np.ndarray, np.ndarray, int]:
+        index = self._group(group)
+        start = _validate.integer("start", start, low=0)
+        applied = np.asarray(self.lrs(index), dtype=float)
+        return applied, as_plan(expected, len(applied), start), index
+
+    def _rtol(self, rtol: Optional[float], group: int) -> float:
+        return tolerance(rtol, self._eps.get(group, 0.0))
+
+    def compare(self, expected: Plan, group: Union[int, str] = 0, rtol: Optional[float] = None,
+                start: int = 0) -> Optional[LRMismatch]:
         """Check the applied LRs of one group against a plan; the first mismatch, or ``None``.
 
         Two LRs match when ``|applied - planned| <= rtol * max(|applied|, |planned|)``, or
         when they differ by at most ``rtol / 1000`` times the largest planned LR (schedules
         that end at zero). At the first mismatch the whole trace is tested against, in this
-        order: a constant LR; the plan shifted ``k`` steps ahead or behind (``k = 1, 2, ...``);
-        the plan stepped ``k`` times per optimizer step (applied LR at step ``i`` equal to
-        the plan's at ``k * i + offset``, ``0 <= offset < k``). A pattern is named only if it holds
-        at every step where the plan has the value it predicts (at least 3 steps); otherwise
-        the reason is ``"unexplained"``.
+        order: a constant LR; a restart (from step ``r`` on, the plan again from its step
+        0); the plan shifted ``k`` steps ahead or behind; the plan stepped ``k`` times per
+        optimizer step (applied LR at step ``i`` equal to the plan's at ``k * i + offset``,
+        ``0 <= offset < k``; with ``k`` processes in ``torch.distributed``, once per process
+        is named first); the plan with a few steps left out (skipped steps, and where).
+        A pattern is named only if it holds at every step where the plan has the value it
+        predicts (at least 3 steps); otherwise the reason is ``"unexplained"``. No recorded
+        step is a mismatch (``"no steps"``), never a pass.
 
         Parameters
         ----------
         expected : sequence of float, or callable
-            The planned LRs of steps ``0, 1, ...`` (list, tuple, NumPy array or 1-D tensor
-            of finite numbers), or a function ``step -> lr`` evaluated at every step that ran.
-            With a sequence, its length must equal :attr:`steps` too.
-        group : int, default 0
-            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``.
-        rtol : float, default 1e-9
-            Relative tolerance, ``>= 0`` (0: exact).
+            The planned LRs of plan steps ``0, 1, ...`` (list, tuple, NumPy array or 1-D
+            tensor of finite numbers), or a function ``step -> lr`` evaluated at plan steps
+            ``start .. start + steps - 1``. With a sequence, its length must equal
+            ``start + steps`` too.
+        group : int or str, default 0
+            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``, or its name.
+        rtol : float, optional
+            Relative tolerance, ``>= 0`` (0: exact). Default: ``1e-9``, or about ``1e-6`` when
+            the group's LR is a float32 tensor (:func:`helpers.audit_diagnosis.tolerance`).
+        start : int, default 0
+            The plan step of the audit's step 0, ``>= 0``: the number of optimizer steps that
+            ran before the audit was attached (or before a resume).
 
         Returns
         -------
         LRMismatch or None
-            ``None`` when every applied LR matches its planned value (vacuously for a
-            function and no steps).
+            ``None`` when at least one step was recorded and every applied LR matches.
 
         Examples
         --------
@@ -367,22 +400,89 @@ class LRAudit:
         (1, 0.5, 0.25, 'stepped too often', 2)
         >>> audit.compare([1.0, 0.5, 0.25, 0.125, 0.0625])
         LRMismatch(step=1, expected=0.5, applied=0.25, reason='stepped too often', k=2, ran=6, planned=5, offset=0)
+        >>> LRAudit(dummy_optimizer()).compare([0.1]).reason
+        'no steps'
         """
-        applied = np.asarray(self.lrs(group), dtype=float)
-        rtol = _validate.non_negative("rtol", rtol)
-        return _first_mismatch(applied, _plan(expected, len(applied)), rtol)
+        applied, planned, index = self._arrays(expected, group, start)
+        return first_mismatch(applied, planned, self._rtol(rtol, index), seen_skips=tuple(self.skipped),
+                              processes=_processes(), start=start)
 
-    def plot(self, expected: Optional[Plan] = None, group: int = 0, ax=None):
+    def assert_matches(self, expected: Plan, group: Union[int, str, None] = None,
+                       rtol: Optional[float] = None, start: int = 0) -> None:
+        """``assert`` that the applied LRs match the plan; the diagnosis is the message.
+
+        Parameters
+        ----------
+        expected, rtol, start
+            As for :meth:`compare`.
+        group : int or str, optional
+            The group to check; by default every group (the same plan for each).
+
+        Raises
+        ------
+        AssertionError
+            ``"LR audit, group <name>: <LRMismatch>"`` at the first group that differs.
+
+        Examples
+        --------
+        >>> from helpers.schedules import dummy_optimizer
+        >>> opt = dummy_optimizer(lr=0.1)
+        >>> audit = LRAudit(opt)
+        >>> opt.step(); opt.step()
+        >>> audit.assert_matches([0.1, 0.1])
+        >>> audit.assert_matches([0.1, 0.05])
+        Traceback (most recent call last):
+        ...
+        AssertionError: LR audit, group 0: step 1: planned lr 0.05, applied 0.1 — no simple pattern ...
+        """
+        groups = range(len(self._optimizer.param_groups)) if group is None else [self._group(group)]
+        for index in groups:
+            mismatch = self.compare(expected, group=index, rtol=rtol, start=start)
+            if mismatch is not None:
+                raise AssertionError(f"LR audit, group {self.names[index]}: {mismatch}")
+
+    def summary(self, expected: Plan, group: Union[int, str] = 0, rtol: Optional[float] = None,
+                start: int = 0) -> AuditSummary:
+        """Counts and the largest error of one group against a plan (:class:`AuditSummary`).
+
+        Parameters are those of :meth:`compare`. ``str()`` of the result is one line.
+
+        Examples
+        --------
+        >>> from helpers.schedules import dummy_optimizer
+        >>> opt = dummy_optimizer(lr=0.1)
+        >>> audit = LRAudit(opt)
+        >>> for lr in (0.1, 0.1, 0.11):
+        ...     opt.param_groups[0]["lr"] = lr
+        ...     opt.step()
+        >>> result = audit.summary([0.1, 0.1, 0.1])
+        >>> result.mismatching, round(result.max_rel_error, 6), result.worst_step
+        (1, 0.1, 2)
+        """
+        applied, planned, index = self._arrays(expected, group, start)
+        rtol_used = self._rtol(rtol, index)
+        errors = relative_errors(applied, planned)
+        worst = int(np.argmax(errors)) if errors.size and errors.max() > 0 else None
+        return AuditSummary(self.names[index], len(applied),
+                            int(mismatching_steps(applied, planned, rtol_used).size),
+                            float(errors.max()) if errors.size else 0.0, worst,
+                            first_mismatch(applied, planned, rtol_used, seen_skips=tuple(self.skipped),
+                                           processes=_processes(), start=start), rtol_used)
+
+    def plot(self, expected: Optional[Plan] = None, group: Union[int, str] = 0, ax=None,
+             rtol: Optional[float] = None, start: int = 0):
         """Plot the applied LRs (markers) against the planned ones (line), mismatches marked.
 
         Parameters
         ----------
         expected : sequence of float, or callable, optional
             The plan, as for :meth:`compare`; without it only the applied LRs are drawn.
-        group : int, default 0
-            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``.
+        group : int or str, default 0
+            Index of the param group, in ``[0, len(optimizer.param_groups) - 1]``, or its name.
         ax : matplotlib.axes.Axes, optional
             Axes to draw into; a new figure is created if omitted.
+        rtol, start
+            As for :meth:`compare` (the same tolerance rule marks the mismatches).
 
         Returns
         -------
@@ -407,21 +507,25 @@ class LRAudit:
 
         from .plots import legend_outside  # imported here: recording needs no matplotlib
 
-        applied = np.asarray(self.lrs(group), dtype=float)
-        planned = None if expected is None else _plan(expected, len(applied))
+        index = self._group(group)
+        applied = np.asarray(self.lrs(index), dtype=float)
+        planned = None if expected is None else self._arrays(expected, index, start)[1]
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 3.8))
-        title = f"LR audit, group {group}: {len(applied)} steps"
+        label = self.names[index]
+        title = f"LR audit, group {label}: {len(applied)} steps"
         if planned is not None:
             ax.plot(np.arange(len(planned)), planned, color="C0", lw=1.5, label="planned lr")
         ax.plot(np.arange(len(applied)), applied, ls="none", marker="o", ms=4, color="C1", label="applied lr")
         if planned is not None:
-            bad = _mismatching_steps(applied, planned, rtol=1e-9)
+            rtol_used = self._rtol(rtol, index)
+            bad = mismatching_steps(applied, planned, rtol_used)
             if bad.size:
                 ax.plot(bad, applied[bad], ls="none", marker="x", ms=9, mew=2, color="C3",
                         label=f"mismatch ({bad.size} step{'' if bad.size == 1 else 's'})")
-            mismatch = _first_mismatch(applied, planned, rtol=1e-9)
-            title = f"LR audit, group {group}: " + (
+            mismatch = first_mismatch(applied, planned, rtol_used, seen_skips=tuple(self.skipped),
+                                      processes=_processes(), start=start)
+            title = f"LR audit, group {label}: " + (
                 "matches the plan" if mismatch is None
                 else f"first mismatch at step {mismatch.step} ({mismatch.summary})")
         ax.set(xlabel="optimizer step (steps that ran)", ylabel="learning rate", title=title)
@@ -439,90 +543,7 @@ def _momentum(group: Mapping) -> Optional[float]:
     return None
 
 
-def _scalar(value):
-    """A one-element tensor or array as a Python number; anything else unchanged."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (np.ndarray, np.generic)) and value.size == 1:
-        return value.item()
-    return value
-
-
-def _plan(expected, steps: int) -> np.ndarray:
-    """The planned LRs as a float array: a sequence as given, a function at ``0 .. steps - 1``."""
-    if callable(expected):
-        return np.array([_validate.number(f"expected({i})", _scalar(expected(i))) for i in range(steps)],
-                        dtype=float)
-    if isinstance(expected, (str, bytes)) or not isinstance(expected, (Sequence, np.ndarray, torch.Tensor)):
-        raise ValueError("expected must be a sequence of learning rates or a function step -> lr, "
-                         f"got {type(expected).__name__}")
-    return np.array([_validate.number(f"expected[{i}]", _scalar(v)) for i, v in enumerate(expected)],
-                    dtype=float)
-
-
-def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
-    return np.abs(a - b) <= np.maximum(rtol * np.maximum(np.abs(a), np.abs(b)), atol)
-
-
-def _atol(planned: np.ndarray, rtol: float) -> float:
-    # Relative error is meaningless at an LR of exactly 0 (cosine, one-cycle ends).
-    return rtol * 1e-3 * float(np.max(np.abs(planned))) if planned.size else 0.0
-
-
-def _mismatching_steps(applied: np.ndarray, planned: np.ndarray, rtol: float) -> np.ndarray:
-    """Indices of applied steps that differ from the plan, or have no planned value."""
-    n = min(len(applied), len(planned))
-    ok = _close(applied[:n], planned[:n], rtol, _atol(planned, rtol))
-    return np.concatenate([np.flatnonzero(~ok), np.arange(n, len(applied))]).astype(int)
-
-
-def _first_mismatch(applied: np.ndarray, planned: np.ndarray, rtol: float) -> Optional[LRMismatch]:
-    n, m = len(applied), len(planned)
-    overlap = min(n, m)
-    atol = _atol(planned, rtol)
-    ok = _close(applied[:overlap], planned[:overlap], rtol, atol)
-    if not ok.all():
-        step = int(np.argmin(ok))
-        reason, k, offset = _diagnose(applied, planned, lambda a, b: _close(a, b, rtol, atol))
-        return LRMismatch(step, float(planned[step]), float(applied[step]), reason, k, n, m, offset)
-    if n != m:
-        return LRMismatch(overlap, float(planned[overlap]) if m > n else None,
-                          float(applied[overlap]) if n > m else None,
-                          "fewer steps" if n < m else "more steps", 0, n, m)
-    return None
-
-
-def _diagnose(applied: np.ndarray, planned: np.ndarray, close) -> tuple[str, int, int]:
-    """The simplest pattern that explains the whole trace: (reason, k, offset)."""
-    n, m = len(applied), len(planned)
-    overlap = min(n, m)
-    if n >= MIN_CHECKED and close(applied, applied[0]).all() and not close(planned[:overlap], planned[0]).all():
-        return "constant", 0, 0
-    for k in range(1, min(max(n, m), MAX_K + 1)):
-        if _holds(applied, planned[k:], close):  # applied[i] == planned[i + k]
-            return "ahead", k, 0
-        if _holds(applied[k:], planned, close):  # applied[i + k] == planned[i]
-            return "behind", k, 0
-        # applied[i] == planned[k * i + offset]: offset k - 1 when the scheduler also
-        # stepped on the micro-batches before the first optimizer step.
-        for offset in range(k if k > 1 else 0):
-            if _holds(applied, planned[offset::k], close):
-                return "stepped too often", k, offset
-    return "unexplained", 0, 0
-
-
-def _holds(applied: np.ndarray, planned: np.ndarray, close) -> bool:
-    count = min(len(applied), len(planned))
-    return count >= MIN_CHECKED and bool(close(applied[:count], planned[:count]).all())
-
-
-def _fmt(value: float, digits: int = 6) -> str:
-    return f"{value:.{digits}g}"
-
-
-def _fmt_pair(a: float, b: float) -> tuple[str, str]:
-    """Both numbers with the fewest digits (6 at least) that show them different."""
-    for digits in (6, 9, 12, 17):
-        if _fmt(a, digits) != _fmt(b, digits):
-            break
-    return _fmt(a, digits), _fmt(b, digits)
+def _processes() -> int:
+    """Processes in the default ``torch.distributed`` group (1 when there is none)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -11,12 +11,14 @@ import warnings
 from functools import partial
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, OneCycleLR, StepLR
 
 from helpers import schedules as S
 from helpers.audit import LRAudit, LRMismatch
+from helpers.audit_diagnosis import first_mismatch
 
 matplotlib.use("Agg")
 
@@ -358,8 +360,6 @@ def two_group_audit() -> LRAudit:
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: LRAudit([torch.nn.Parameter(torch.zeros(1))]), "optimizer must be a torch.optim.Optimizer, got list"),
-    (lambda: LRAudit(None), "optimizer must be a torch.optim.Optimizer, got NoneType"),
     (lambda: two_group_audit().lrs(3), r"group must be an integer in \[0, 1\], got 3"),
     (lambda: two_group_audit().momenta(-1), r"group must be an integer in \[0, 1\], got -1"),
     (lambda: two_group_audit().compare([0.1], group=True), r"group must be an integer in \[0, 1\], got True"),
@@ -394,3 +394,282 @@ def test_recording_needs_no_matplotlib():
     code = "import sys, helpers.audit; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------- real optimizers under GradScaler
+OPTIMIZERS = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD}
+
+
+def scaler_loop(opt, net, iterations: int, overflow_at, sched=None, step_scheduler_on_skip=True):
+    """A GradScaler loop with forced overflows; returns the iterations whose update really ran."""
+    scaler, updated = torch.amp.GradScaler("cpu"), []
+    for i in range(iterations):
+        if sched is None:
+            for group in opt.param_groups:  # a distinct LR per iteration: shows which were kept
+                group["lr"] = 0.01 * (i + 1)
+        opt.zero_grad()
+        scaler.scale(torch.nn.functional.mse_loss(net(X), Y)).backward()
+        if i in overflow_at:
+            net.weight.grad[0, 0] = math.inf
+        before, scale = net.weight.detach().clone(), scaler.get_scale()
+        scaler.step(opt)
+        scaler.update()
+        skipped = scaler.get_scale() < scale
+        assert skipped == torch.equal(net.weight, before) == (i in overflow_at)  # really skipped
+        if not skipped:
+            updated.append(i)
+        if sched is not None and (step_scheduler_on_skip or not skipped):
+            sched.step()
+    return updated
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_steps_gradscaler_skipped_are_not_recorded_fused_or_not(name, fused):
+    """Fused optimizers are called with ``found_inf`` set on an overflow (and skip in the
+    kernel); the others are not called at all. Neither skip is a recorded step."""
+    net = model()
+    opt = OPTIMIZERS[name](net.parameters(), lr=0.01, fused=fused)
+    assert getattr(opt, "_step_supports_amp_scaling", False) == fused  # the two code paths of GradScaler.step
+    with LRAudit(opt) as audit:
+        updated = scaler_loop(opt, net, 10, overflow_at=(2, 5))
+    assert updated == [0, 1, 3, 4, 6, 7, 8, 9]
+    assert audit.steps == 8
+    assert audit.lrs() == pytest.approx([0.01 * (i + 1) for i in updated], rel=1e-15)
+    assert audit.skipped == ([2, 4] if fused else [])  # seen only where step() was called
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_fused_adamw_buggy_loop_is_flagged_and_fixed_loop_passes(fused):
+    """12 iterations, 2 overflows: stepping the scheduler on a skipped step is the bug."""
+    steps, make = 12, partial(ExponentialLR, gamma=0.8)
+    expected = plan(make, steps, 0.01)
+    verdicts = {}
+    for fix in (False, True):
+        net = model()
+        opt = torch.optim.AdamW(net.parameters(), lr=0.01, fused=fused)
+        sched = make(opt)
+        with LRAudit(opt) as audit, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            scaler_loop(opt, net, steps, overflow_at=(3, 7), sched=sched, step_scheduler_on_skip=not fix)
+        verdicts[fix] = audit.compare(expected[:audit.steps] if fix else expected)
+    assert verdicts[True] is None
+    broken = verdicts[False]
+    assert broken.reason == "skipped" and broken.skipped == (3, 7), str(broken)
+    assert "GradScaler" in str(broken) and "(steps 3, 7)" in str(broken)
+    assert ("the audit saw the optimizer skip 2 updates (inf/NaN gradients) just before recorded steps 3, 6"
+            in str(broken)) == fused
+
+
+# ---------------------------------------------------------------------- wrappers
+def test_wrapped_optimizers_are_audited_inside():
+    from types import SimpleNamespace
+
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    opt = S.dummy_optimizer(lr=0.1)
+    for wrapper in (LightningOptimizer(opt), SimpleNamespace(optimizer=SimpleNamespace(optimizer=opt))):
+        with LRAudit(wrapper) as audit:
+            opt.step()
+        assert audit.optimizer is opt and audit.lrs() == [0.1]
+    assert hook_count(opt) == 0
+
+
+def test_accelerate_optimizer_is_audited_inside():
+    """AcceleratedOptimizer passes isinstance(..., Optimizer) but has no hooks of its own."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    opt = S.dummy_optimizer(lr=0.1)
+    try:
+        wrapped = Accelerator(cpu=True).prepare_optimizer(opt)
+        assert isinstance(wrapped, torch.optim.Optimizer) and not hasattr(wrapped, "_optimizer_step_pre_hooks")
+        with LRAudit(wrapped) as audit:
+            wrapped.step()
+    finally:
+        AcceleratorState._reset_state(True)
+    assert audit.optimizer is opt and audit.lrs() == [0.1]
+
+
+@pytest.mark.parametrize("bad, name", [([torch.nn.Parameter(torch.zeros(1))], "list"), (None, "NoneType"),
+                                       (torch.nn.Linear(1, 1), "Linear")])
+def test_anything_else_is_a_type_error_that_says_what_is_expected(bad, name):
+    from types import SimpleNamespace
+
+    for value, shown in ((bad, name), (SimpleNamespace(optimizer=bad), "SimpleNamespace")):
+        with pytest.raises(TypeError, match=(r"optimizer must be a torch.optim.Optimizer, or a wrapper whose "
+                                             r"\.optimizer is one .*AcceleratedOptimizer.*LightningOptimizer.*"
+                                             f"got {shown}$")):
+            LRAudit(value)
+
+
+# ---------------------------------------------------------------------- no vacuous pass
+@pytest.mark.parametrize("expected", [[0.1] * 3, lambda step: 0.1])
+def test_an_audit_that_saw_no_step_is_a_mismatch(expected):
+    opt, other = S.dummy_optimizer(lr=0.1), S.dummy_optimizer(lr=0.1)
+    with LRAudit(opt) as audit:
+        for _ in range(3):
+            other.step()  # the loop steps another optimizer
+    mismatch = audit.compare(expected)
+    assert mismatch is not None and mismatch.reason == "no steps" and mismatch.ran == 0
+    text = str(mismatch)
+    assert "recorded no optimizer step" in text and "attached to the optimizer that trains" in text
+    assert "did the loop run" in text
+    with pytest.raises(AssertionError, match="recorded no optimizer step"):
+        audit.assert_matches(expected)
+
+
+# ---------------------------------------------------------------------- tolerance
+def test_a_float32_tensor_lr_matches_its_float_plan_in_compare_and_plot():
+    import matplotlib.pyplot as plt
+
+    net = model()
+    opt = torch.optim.Adam(net.parameters(), lr=torch.tensor(0.01))
+    sched = ExponentialLR(opt, gamma=0.9)
+    with LRAudit(opt) as audit:
+        train(opt, sched, 30, net)
+    expected = plan(partial(ExponentialLR, gamma=0.9), 30, 0.01)
+    assert audit.lrs()[0] == pytest.approx(0.01, rel=1e-7) and audit.lrs()[0] != 0.01  # float32
+    assert audit.compare(expected) is None
+    assert audit.summary(expected).mismatching == 0
+    assert audit.compare(expected, rtol=1e-9) is not None  # an explicit tolerance is honoured
+    ax = audit.plot(expected)
+    assert "matches the plan" in ax.get_title() and len(ax.get_lines()) == 2
+    plt.close("all")
+
+
+def test_plot_and_compare_share_the_tolerance():
+    import matplotlib.pyplot as plt
+
+    opt = S.dummy_optimizer(lr=0.1)
+    with LRAudit(opt) as audit:
+        for lr in (0.1, 0.1 * (1 + 1e-7), 0.1):
+            opt.param_groups[0]["lr"] = lr
+            opt.step()
+    for rtol, matches in ((None, False), (1e-6, True)):
+        ax = audit.plot([0.1] * 3, rtol=rtol)
+        assert ("matches the plan" in ax.get_title()) == matches == (audit.compare([0.1] * 3, rtol=rtol) is None)
+        assert len(ax.get_lines()) == (2 if matches else 3)
+    plt.close("all")
+
+
+# ---------------------------------------------------------------------- the notebook's cases
+STEPS_NB, PEAK, WARMUP = 40, 0.1, 8
+
+
+def warmup_cosine(total=STEPS_NB, warmup=WARMUP):
+    return lambda opt: torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: S.warmup_cosine_lr(step, 1.0, warmup, total))
+
+
+def run_loop(bug, steps=STEPS_NB, *, accumulation=4, skip=(0, 20), resume_at=20, fused=False):
+    """The loop of notebook 07's first demo (a linear model, GradScaler), with one bug."""
+    make = warmup_cosine(steps)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=PEAK, momentum=0.9, fused=fused)
+    sched = make(S.dummy_optimizer(PEAK) if bug == "never stepped" else opt)
+    scaler = torch.amp.GradScaler("cpu")
+    with LRAudit(opt) as audit, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for step in range(steps):
+            if bug == "restarted" and step == resume_at:
+                sched = make(opt)
+            for micro in range(accumulation if bug == "per micro-batch" else 1):
+                scaler.scale(torch.nn.functional.mse_loss(net(X), Y)).backward()
+                if bug == "per micro-batch" and micro < accumulation - 1:
+                    sched.step()
+            if bug == "skipped steps" and step in skip:
+                net.weight.grad[0, 0] = math.inf
+            if bug == "scheduler first":
+                sched.step()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad()
+            if bug != "scheduler first":
+                sched.step()
+    return audit
+
+
+def nb_plan(steps=STEPS_NB):
+    return S.trace_fn(S.warmup_cosine_lr, steps, base_lr=PEAK, warmup_steps=WARMUP, total_steps=steps)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_notebook_skipped_steps_are_named_with_where(fused):
+    mismatch = run_loop("skipped steps", fused=fused).compare(nb_plan())
+    assert (mismatch.reason, mismatch.skipped) == ("skipped", (0, 20))
+    assert str(mismatch).startswith("step 0: planned lr 0, applied 0.0125 — 2 planned steps never ran (steps 0, 20)")
+    assert ("just before recorded steps 0, 19" in str(mismatch)) == fused
+
+
+def test_notebook_restart_is_named_at_its_step():
+    mismatch = run_loop("restarted").compare(nb_plan())
+    assert (mismatch.reason, mismatch.k, mismatch.step) == ("restarted", 20, 20)
+    assert "restarted at step 20" in str(mismatch) and "state_dict" in str(mismatch)
+
+
+def test_a_restart_at_step_200_of_400_is_found():
+    mismatch = run_loop("restarted", steps=400, resume_at=200).compare(nb_plan(400))
+    assert (mismatch.reason, mismatch.k) == ("restarted", 200), str(mismatch)
+
+
+def test_the_other_notebook_cases_keep_their_names():
+    expected = nb_plan()
+    assert run_loop("ok").compare(expected) is None
+    assert run_loop("scheduler first").compare(expected).reason == "ahead"
+    assert run_loop("per micro-batch").compare(expected).reason == "stepped too often"
+    assert run_loop("never stepped").compare(expected).reason == "constant"
+
+
+def test_an_audit_attached_mid_run_is_named_and_start_checks_it():
+    opt = S.dummy_optimizer(lr=PEAK)
+    sched = warmup_cosine()(opt)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    with LRAudit(opt) as audit:
+        for _ in range(STEPS_NB - 3):
+            opt.step()
+            sched.step()
+    mismatch = audit.compare(nb_plan())
+    assert (mismatch.reason, mismatch.k) == ("ahead", 3)
+    assert "was the audit attached after 3 steps had run? then compare(plan, start=3)" in str(mismatch)
+    assert audit.compare(nb_plan(), start=3) is None
+    assert audit.compare(lambda step: S.warmup_cosine_lr(step, PEAK, WARMUP, STEPS_NB), start=3) is None
+    audit.assert_matches(nb_plan(), start=3)
+
+
+def test_k_scheduler_steps_per_optimizer_step_names_k_processes():
+    applied = np.asarray(nb_plan()[::2])
+    for processes, first in ((2, "does each of the 2 processes step the scheduler?"),
+                             (1, "is scheduler.step() called once per micro-batch")):
+        text = str(first_mismatch(applied, np.asarray(nb_plan()), 1e-9, processes=processes))
+        assert "accelerate" in text and "2 processes" in text and first in text.split("(", 1)[1][:60]
+
+
+# ---------------------------------------------------------------------- adoption
+def test_groups_by_name_summary_and_assert_matches():
+    net, head = model(), torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD([{"params": net.parameters(), "name": "body"},
+                           {"params": head.parameters(), "lr": 0.01, "name": "head"}], lr=0.1)
+    make = partial(StepLR, step_size=2, gamma=0.5)
+    with LRAudit(opt) as audit:
+        sched = make(opt)
+        for _ in range(6):
+            opt.step()
+            sched.step()
+    assert audit.names == ("body", "head") and audit.lrs("head") == audit.lrs(1)
+    assert LRAudit(opt, names=["a", "b"]).names == ("a", "b")
+    audit.assert_matches(plan(make, 6, 0.01), group="head")
+    with pytest.raises(AssertionError, match=r"^LR audit, group body: step 0: planned lr 0.01, applied 0.1"):
+        audit.assert_matches(plan(make, 6, 0.01))  # every group by default
+    summary = audit.summary([0.1, 0.1, 0.05, 0.05, 0.025, 0.02], group="body")
+    assert (summary.steps, summary.mismatching, summary.worst_step) == (6, 1, 5)
+    assert summary.max_rel_error == pytest.approx(0.25)
+    assert str(summary).startswith("LR audit, group body: 6 steps, 1 differ from the plan, largest relative "
+                                   "error 0.25 at step 5")
+    with pytest.raises(ValueError, match=r"group must be a param group index or one of the names \['body', 'head'\]"):
+        audit.lrs("tail")
+    with pytest.raises(ValueError, match="names must be 2 distinct strings"):
+        LRAudit(opt, names=["a"])
