@@ -65,6 +65,9 @@ from .audit_diagnosis import (AuditSummary, LRMismatch, Plan, as_plan, first_mis
 
 __all__ = ["LRAudit", "LRMismatch", "AuditSummary", "unwrap_optimizer"]
 
+# Machine epsilon of the floating dtypes an LR tensor may have (the tolerance follows it).
+_EPS = {dtype: float(torch.finfo(dtype).eps) for dtype in
+        (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 # How many ``.optimizer`` attributes deep a wrapper may hide the torch optimizer.
 MAX_WRAPPING = 4
 
@@ -187,8 +190,9 @@ class LRAudit:
         for index, group in enumerate(optimizer.param_groups):
             lr = group["lr"]
             if isinstance(lr, torch.Tensor):
-                if lr.dtype.is_floating_point:
-                    self._eps[index] = max(self._eps.get(index, 0.0), float(torch.finfo(lr.dtype).eps))
+                eps = _EPS.get(lr.dtype, 0.0)
+                if eps > self._eps.get(index, 0.0):
+                    self._eps[index] = eps
                 lr = lr.item()
             lrs.append(float(lr))
         # Set by GradScaler around the step of an optimizer that unscales in its kernel.
