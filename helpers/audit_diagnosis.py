@@ -154,11 +154,13 @@ skip steps with inf/NaN gradients, or did the loop stop early?)
 
     def _explain_ahead(self) -> str:
         k, s = self.k, "" if self.k == 1 else "s"
-        late = (f", or was the audit attached after {k} step{s} had run? then compare(plan, "
-                f"start={self.start + k})") if self.step == 0 else ""
+        causes = ["was scheduler.step() called before optimizer.step()",
+                  f"did GradScaler skip {k} step{s} while the scheduler kept stepping"]
+        if self.step == 0:  # a late audit sees the plan ahead from its very first step
+            causes.append(f"was the audit attached after {k} step{s} had run (then use "
+                          f"compare(plan, start={self.start + k}))")
         return (f"the schedule is {k} step{s} ahead, every applied lr is the one planned {k} step{s} "
-                f"later (was scheduler.step() called before optimizer.step(), or did GradScaler "
-                f"skip {k} step{s} while the scheduler kept stepping{late}?){self._seen()}")
+                f"later ({', '.join(causes[:-1])}, or {causes[-1]}?){self._seen()}")
 
     def _explain_behind(self) -> str:
         k, s = self.k, "" if self.k == 1 else "s"

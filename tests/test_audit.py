@@ -634,7 +634,7 @@ def test_an_audit_attached_mid_run_is_named_and_start_checks_it():
             sched.step()
     mismatch = audit.compare(nb_plan())
     assert (mismatch.reason, mismatch.k) == ("ahead", 3)
-    assert "was the audit attached after 3 steps had run? then compare(plan, start=3)" in str(mismatch)
+    assert "or was the audit attached after 3 steps had run (then use compare(plan, start=3))?)" in str(mismatch)
     assert audit.compare(nb_plan(), start=3) is None
     assert audit.compare(lambda step: S.warmup_cosine_lr(step, PEAK, WARMUP, STEPS_NB), start=3) is None
     audit.assert_matches(nb_plan(), start=3)
