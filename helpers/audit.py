@@ -68,6 +68,9 @@ __all__ = ["LRAudit", "LRMismatch", "AuditSummary", "unwrap_optimizer"]
 # Machine epsilon of the floating dtypes an LR tensor may have (the tolerance follows it).
 _EPS = {dtype: float(torch.finfo(dtype).eps) for dtype in
         (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
+# A fused optimizer under GradScaler gets a ``found_inf`` tensor at every step; the audit
+# reads them in batches of this many (one device synchronisation each), or when read.
+SETTLE_EVERY = 1024
 # How many ``.optimizer`` attributes deep a wrapper may hide the torch optimizer.
 MAX_WRAPPING = 4
 
@@ -209,6 +212,8 @@ class LRAudit:
             self._found_inf.append((len(self._lrs), found_inf.detach()))
         self._lrs.append(lrs)
         self._momenta.append(momenta)
+        if len(self._found_inf) >= SETTLE_EVERY:  # bounded memory: one device read per SETTLE_EVERY steps
+            self._settle()
 
     def _settle(self) -> None:
         """Drop the recorded steps whose ``found_inf`` was set (one device read for all)."""

@@ -673,3 +673,50 @@ def test_groups_by_name_summary_and_assert_matches():
         audit.lrs("tail")
     with pytest.raises(ValueError, match="names must be 2 distinct strings"):
         LRAudit(opt, names=["a"])
+
+
+def test_found_inf_flags_are_read_in_batches_and_skips_stay_in_place(monkeypatch):
+    import helpers.audit as A
+
+    monkeypatch.setattr(A, "SETTLE_EVERY", 3)
+    net = model()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, fused=True)
+    audit = LRAudit(opt)
+    updated = scaler_loop(opt, net, 10, overflow_at=(1, 4, 8))
+    assert len(audit._found_inf) < 3  # settled along the way
+    assert audit.lrs() == pytest.approx([0.01 * (i + 1) for i in updated], rel=1e-15)
+    assert audit.skipped == [1, 3, 6]
+
+
+def test_scheduler_plan_copies_nested_schedulers_and_leaves_the_real_one_alone():
+    from torch.optim.lr_scheduler import LinearLR, SequentialLR
+
+    from helpers.audit_callbacks import _Run, scheduler_plan
+
+    def build(opt):
+        return SequentialLR(opt, [LinearLR(opt, start_factor=0.1, total_iters=3),
+                                  ExponentialLR(opt, gamma=0.5)], milestones=[3])
+
+    net, head = model(), torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD([{"params": net.parameters()}, {"params": head.parameters(), "lr": 0.01}], lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sched = build(opt)
+        plans = scheduler_plan(sched, opt, 8)
+        reference = S.trace(build(S.dummy_optimizer(lr=0.1)), 8)
+    assert plans[0] == reference and plans[1] == pytest.approx([lr / 10 for lr in reference], rel=1e-12)
+    assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    assert scheduler_plan(sched, opt, 4, every=2)[0] == [reference[0]] * 2 + [reference[1]] * 2
+
+    run = _Run()
+    run._audit_init(strict=True, verbose=False, rtol=None)
+    run._begin(opt, plans, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(8):
+            opt.step()
+            sched.step()
+            sched.step()  # the bug
+    with pytest.raises(AssertionError, match="LR audit, group 0: step 1: .* 2 steps per optimizer step"):
+        run._finish()
+    assert set(run.mismatches) == {"0", "1"} and run.report.startswith("LR audit: 8 optimizer steps recorded")
