@@ -136,6 +136,36 @@ def test_lightning_run_is_audited_against_a_copy_of_its_scheduler(tmp_path, step
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no logs or checkpoints written
 
 
+def test_lightning_epoch_interval_scheduler_is_planned_per_epoch(tmp_path):
+    import lightning.pytorch as pl
+
+    from helpers.audit_callbacks import LightningAuditCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = TinyRegression()
+
+        def training_step(self, batch, batch_idx):
+            return self.net(batch["x"], batch["labels"])["loss"]
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.parameters(), lr=0.1)
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    loader = torch.utils.data.DataLoader(regression_rows(32), batch_size=8)  # 4 optimizer steps per epoch
+    callback = LightningAuditCallback(verbose=False, strict=True)
+    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+                         callbacks=[callback])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Module(), loader)
+    assert callback.audit.lrs() == [0.1] * 4 + [0.05] * 4 + [0.025] * 4, callback.report
+    assert callback.mismatches == {"0": None}
+
+
 # ---------------------------------------------------------------------- accelerate, 2 processes
 ACCELERATE_RANK = textwrap.dedent("""
     import json, os, sys, warnings
