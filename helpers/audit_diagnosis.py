@@ -365,25 +365,37 @@ def _holds(applied: np.ndarray, planned: np.ndarray, close) -> bool:
     return count >= MIN_CHECKED and bool(close(applied[:count], planned[:count]).all())
 
 
-# Restart candidates tried (each one pass): the steps at or before the first mismatch whose
-# applied LR equals the plan's step 0, nearest first.
-RESTART_CANDIDATES = 4
+# Restart candidates verified in full (each one pass), nearest to the first mismatch first,
+# after a vectorised filter has kept only the steps consistent with a restart there.
+RESTART_CANDIDATES = 16
 
 
 def _restart(applied, planned, first: int, close) -> int:
     """``r`` such that applied[:r] == planned[:r] and applied[r:] == planned[:n - r], or 0.
 
     Named from ``r = MIN_CHECKED`` on: a restart after 1 or 2 steps cannot be told from a
-    plan recorded 1 or 2 steps late ("behind").
+    plan recorded 1 or 2 steps late ("behind"). A restart at ``r`` puts the plan's step 0
+    at ``r``, its first change of value between ``r + c - 1`` and ``r + c`` and its step ``n - 1 - r`` at the last
+    step: candidates must fit all three (one vectorised pass over ``r <= first``), so a
+    plateau at the start of the plan (StepLR) leaves few to verify.
     """
-    if first < MIN_CHECKED:
+    n = len(applied)
+    if first < MIN_CHECKED or not len(planned):
         return 0
-    low = MIN_CHECKED
-    candidates = np.flatnonzero(close(applied[low:first + 1], planned[0]))[::-1][:RESTART_CANDIDATES] + low
-    for r in candidates:
-        if _holds(applied[r:], planned, close) or (len(applied) - r < MIN_CHECKED and
-                                                   close(applied[r:], planned[:len(applied) - r]).all()):
-            return int(r)
+    r = np.arange(MIN_CHECKED, first + 1)
+    keep = close(applied[r], planned[0])
+    tail = n - 1 - r  # plan step of the last applied step
+    keep &= (tail >= len(planned)) | close(applied[n - 1], planned[np.minimum(tail, len(planned) - 1)])
+    changes = np.flatnonzero(~close(planned[1:], planned[:-1]))
+    if changes.size:
+        c = int(changes[0]) + 1  # the plan's first change of value
+        for step in (c - 1, c):  # the change itself: the last step before it and the first after
+            at = r + step
+            keep &= (at >= n) | close(applied[np.minimum(at, n - 1)], planned[step])
+    for candidate in r[keep][::-1][:RESTART_CANDIDATES]:
+        if _holds(applied[candidate:], planned, close) or (n - candidate < MIN_CHECKED and
+                                                           close(applied[candidate:], planned[:n - candidate]).all()):
+            return int(candidate)
     return 0
 
 

@@ -614,6 +614,26 @@ def test_a_restart_at_step_200_of_400_is_found():
     assert (mismatch.reason, mismatch.k) == ("restarted", 200), str(mismatch)
 
 
+@pytest.mark.parametrize("resume_at", [50, 100, 250])
+def test_a_restart_inside_a_plateau_of_the_plan_is_found(resume_at):
+    """A step decay every 100 steps (as a LambdaLR, which restarts from its base LRs when
+    re-created): the plan's first 100 LRs are equal, so a restart at step 50 only shows at
+    step 100; the step of the restart is still named."""
+    def make(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 ** (step // 100))
+
+    opt = S.dummy_optimizer(lr=0.1)
+    sched = make(opt)
+    with LRAudit(opt) as audit:
+        for step in range(400):
+            if step == resume_at:
+                sched = make(opt)  # re-created on resume; its state never loaded
+            opt.step()
+            sched.step()
+    mismatch = audit.compare(plan(make, 400, 0.1))
+    assert (mismatch.reason, mismatch.k) == ("restarted", resume_at), str(mismatch)
+
+
 def test_the_other_notebook_cases_keep_their_names():
     expected = nb_plan()
     assert run_loop("ok").compare(expected) is None
