@@ -5,7 +5,8 @@ plan from the same scheduler settings, and at the end of training compares every
 group with it: :attr:`report` is one line per group, :attr:`mismatches` maps each group's
 name to its :class:`helpers.audit.LRMismatch` (or ``None``). With ``strict=True`` a
 mismatch raises ``AssertionError`` (for tests and CI); with ``verbose=True`` (default) the
-report is printed.
+report is printed. A scheduler that needs the run's metrics (``ReduceLROnPlateau``) has no
+plan: the report says so and checks nothing.
 
 * ``HFAuditCallback`` (a ``transformers.TrainerCallback``): the plan is
   ``transformers.get_scheduler`` with the run's ``TrainingArguments``
@@ -60,6 +61,9 @@ class _Shadow(torch.optim.Optimizer):
 
 
 def _trace(scheduler, shadow: torch.optim.Optimizer, steps: int, every: int) -> list[list[float]]:
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError("scheduler must be stepped without arguments to have a plan; "
+                         "ReduceLROnPlateau depends on the metrics of the run")
     plans = [[] for _ in shadow.param_groups]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the copy's optimizer never stepped: PyTorch's order warning
@@ -110,16 +114,27 @@ class _Run:
         self.strict, self.verbose, self.rtol = bool(strict), bool(verbose), rtol
         self.audit: Optional[LRAudit] = None
         self.plans: list[list[float]] = []
+        self.no_plan = ""  # why there is no plan (a scheduler driven by metrics), if so
         self.start = 0
         self.mismatches: dict = {}
         self.report = ""
 
-    def _begin(self, optimizer, plans: list, start: int) -> None:
-        self.audit, self.plans, self.start = LRAudit(optimizer), plans, start
+    def _begin(self, optimizer, plans, start: int) -> None:
+        """``plans``: one per group, or a function that builds them (a ValueError: no plan)."""
+        self.audit, self.start = LRAudit(optimizer), start
+        try:
+            self.plans, self.no_plan = (plans() if callable(plans) else plans), ""
+        except ValueError as error:
+            self.plans, self.no_plan = [], str(error)
 
     def _finish(self) -> None:
         audit = self.audit
         audit.remove()
+        if self.no_plan:
+            self.report = f"LR audit: {audit.steps} optimizer steps recorded, not checked ({self.no_plan})"
+            if self.verbose:
+                print(self.report)
+            return
         self.mismatches = {name: audit.compare(plan, group=index, rtol=self.rtol, start=self.start)
                            for index, (name, plan) in enumerate(zip(audit.names, self.plans))}
         lines = [f"LR audit, group {name}: " + ("matches the plan" if m is None else str(m))
@@ -152,12 +167,16 @@ def _hf_class():
 
         def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
             optimizer = unwrap_optimizer(optimizer)
-            shadow = _Shadow(optimizer)
-            scheduler = get_scheduler(args.lr_scheduler_type, optimizer=shadow,
-                                      num_warmup_steps=args.get_warmup_steps(state.max_steps),
-                                      num_training_steps=state.max_steps,
-                                      scheduler_specific_kwargs=args.lr_scheduler_kwargs)
-            self._begin(optimizer, _trace(scheduler, shadow, state.max_steps, 1), state.global_step)
+
+            def plans():
+                shadow = _Shadow(optimizer)
+                scheduler = get_scheduler(args.lr_scheduler_type, optimizer=shadow,
+                                          num_warmup_steps=args.get_warmup_steps(state.max_steps),
+                                          num_training_steps=state.max_steps,
+                                          scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+                return _trace(scheduler, shadow, state.max_steps, 1)
+
+            self._begin(optimizer, plans, state.global_step)
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.audit is not None:
@@ -207,7 +226,7 @@ def _lightning_class():
                 every = config.frequency
                 if config.interval == "epoch":
                     every *= max(1, steps // max(1, trainer.max_epochs or 1))
-                plans = scheduler_plan(config.scheduler, optimizer, steps, every)
+                plans = lambda: scheduler_plan(config.scheduler, optimizer, steps, every)  # noqa: E731
             self._begin(optimizer, plans, trainer.global_step)
 
         def on_train_end(self, trainer, pl_module):

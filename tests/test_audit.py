@@ -740,3 +740,21 @@ def test_scheduler_plan_copies_nested_schedulers_and_leaves_the_real_one_alone()
     with pytest.raises(AssertionError, match="LR audit, group 0: step 1: .* 2 steps per optimizer step"):
         run._finish()
     assert set(run.mismatches) == {"0", "1"} and run.report.startswith("LR audit: 8 optimizer steps recorded")
+
+
+def test_a_metric_driven_scheduler_has_no_plan_and_the_report_says_so():
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from helpers.audit_callbacks import _Run, scheduler_plan
+
+    opt = S.dummy_optimizer(lr=0.1)
+    sched = ReduceLROnPlateau(opt)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau depends on the metrics"):
+        scheduler_plan(sched, opt, 3)
+    run = _Run()
+    run._audit_init(strict=True, verbose=False, rtol=None)
+    run._begin(opt, lambda: scheduler_plan(sched, opt, 3), 0)
+    opt.step()
+    run._finish()  # strict, yet nothing to check: no AssertionError
+    assert run.report == ("LR audit: 1 optimizer steps recorded, not checked (scheduler must be stepped without "
+                          "arguments to have a plan; ReduceLROnPlateau depends on the metrics of the run)")
