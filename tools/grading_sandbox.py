@@ -27,7 +27,10 @@ bubblewrap (``bwrap``, Debian's ``bubblewrap`` package), started by this file th
   inside the kernel's own user namespace, so other sandboxes and the instructor's own
   processes do not count), size of any file written (``RLIMIT_FSIZE``, 1 GiB), open
   files, no core dumps, and wall time for a whole submission (20 min; nbgrader's
-  per-cell timeout stays in nbgrader_config.py).
+  per-cell timeout stays in nbgrader_config.py). After a first cell that runs past the
+  per-cell timeout, the cells after it share one more timeout in all
+  (``SandboxedExecute.after_timeout``), so an endless loop that every later test calls
+  costs about two timeouts, not one per test.
 - **Lifetime.** ``--unshare-pid --die-with-parent``: the kernel is process 2 of its own
   PID namespace; when it ends, or nbgrader ends, the kernel of that namespace kills
   every process left in it.
@@ -48,8 +51,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from textwrap import dedent
 
 OPT_OUT = "LR_COURSE_UNSANDBOXED_GRADING"
 SANDBOX_UID = 65534  # "nobody" on Debian and most Linux systems
@@ -338,7 +343,10 @@ def _chown_tree(path: Path, uid: int) -> None:
 
 try:  # nbgrader and jupyter_client are there when nbgrader loads this file
     from jupyter_client.manager import AsyncKernelManager
+    from nbclient.exceptions import CellTimeoutError
+    from nbclient.util import ensure_async
     from nbgrader.preprocessors import Execute
+    from traitlets import Float
 except ImportError:  # pragma: no cover - the tests of the pure functions need neither
     AsyncKernelManager = Execute = None
 
@@ -350,6 +358,7 @@ if AsyncKernelManager is not None:
 
         _sandbox_dir: Path | None = None
         _sandbox_timer: threading.Timer | None = None
+        _sandbox_workdir: Path | None = None
 
         async def _async_pre_start_kernel(self, **kw):
             bwrap = check_available()
@@ -373,6 +382,7 @@ if AsyncKernelManager is not None:
                 raise SandboxUnavailable("the grading kernel was started without a working folder; "
                                          "refusing to copy the current folder into its sandbox")
             workdir = _real(cwd)
+            self._sandbox_workdir = workdir
             if (Path(workdir) / "gradebook.db").exists():
                 raise SandboxUnavailable(f"the grading kernel's working folder {workdir} holds the gradebook: "
                                          "it is the course root, not a submission's folder")
@@ -404,9 +414,9 @@ if AsyncKernelManager is not None:
             provisioner = self.provisioner
             pid = getattr(provisioner, "pid", None)
             if pid:
-                self.log.error("grading sandbox: the submission ran past %g s "
+                self.log.error("grading sandbox: %s ran past %g s "
                                "(LR_COURSE_SANDBOX_SUBMISSION_SECONDS); its kernel is stopped and it "
-                               "is not graded",
+                               "is not graded", submission_of(self._sandbox_workdir),
                                self._sandbox_limits.submission_seconds)
                 try:
                     os.kill(pid, signal.SIGKILL)  # bwrap; --die-with-parent takes the rest
@@ -428,17 +438,88 @@ if AsyncKernelManager is not None:
 
         Refuses (SandboxUnavailable) where the sandbox cannot run, unless the instructor
         opted out with LR_COURSE_UNSANDBOXED_GRADING=1.
+
+        A submission's time is bounded, not only each cell's: once a cell has run past
+        ``timeout`` (an endless loop, typically in a function every later test calls), the
+        cells after it share ``after_timeout`` seconds in all, and once that is spent each
+        gets ``min_cell_seconds``. So a looping function costs about two timeouts, not one
+        per test cell that calls it; the course's notebooks run whole in well under one
+        timeout, so a sound remainder still fits. Every timeout is logged with the
+        submission (student and assignment) and the cell.
         """
+
+        after_timeout = Float(None, allow_none=True, help=dedent(
+            """Seconds the cells after a first timed-out cell share in all (> 0); default
+            (None): the per-cell ``timeout``.""")).tag(config=True)
+        min_cell_seconds = Float(2.0, help=dedent(
+            """Seconds each cell still gets once ``after_timeout`` is spent (> 0).""")).tag(config=True)
 
         def __init__(self, *args, **kwargs):
             if opted_out():
                 super().__init__(*args, **kwargs)
                 self.log.warning("%s is set: this submission is graded WITHOUT a sandbox; its code can "
                                  "read and change everything you can.", OPT_OUT)
-                return
-            check_available()
-            kwargs["kernel_manager_class"] = SandboxedKernelManager
-            super().__init__(*args, **kwargs)
+            else:
+                check_available()
+                kwargs["kernel_manager_class"] = SandboxedKernelManager
+                super().__init__(*args, **kwargs)
+            for name in ("after_timeout", "min_cell_seconds"):
+                value = getattr(self, name)
+                if value is not None and not value > 0:
+                    raise ValueError(f"SandboxedExecute.{name} must be > 0 seconds, got {value!r}")
+            if self.timeout_func is None:
+                self.timeout_func = self._cell_timeout
+
+        def preprocess(self, nb, resources=None, km=None):
+            info = (resources or {}).get("nbgrader", {})
+            self._submission = submission_name(info.get("student"), info.get("assignment"))
+            self._shared_until = None  # monotonic deadline shared by the cells after a timeout
+            return super().preprocess(nb, resources, km)
+
+        def _cell_timeout(self, cell):
+            """The per-cell limit; after a first timeout, what is left of the shared budget."""
+            if not self.timeout or self.timeout < 0 or self._shared_until is None:
+                return self.timeout
+            left = self._shared_until - time.monotonic()
+            return max(min(self.min_cell_seconds, float(self.timeout)), min(float(self.timeout), left))
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            # nbclient's own handler, with lines that name the submission and the cell.
+            where = cell_name(self.nb, cell)
+            self.log.error("%s: %s ran past its %.3g s limit; it is interrupted and scores 0",
+                           self._submission, where, timeout)
+            if self._shared_until is None:
+                shared = self.after_timeout if self.after_timeout is not None else float(self.timeout)
+                self._shared_until = time.monotonic() + shared
+                self.log.error("%s: the cells after %s share %.3g s in all (then %.3g s each)",
+                               self._submission, where, shared, self.min_cell_seconds)
+            if not self.interrupt_on_timeout:
+                raise CellTimeoutError.error_from_timeout_and_cell("Cell execution timed out", timeout, cell)
+            await ensure_async(self.km.interrupt_kernel())
+            if self.error_on_timeout:
+                return {"content": {**self.error_on_timeout, "status": "error"}}
+            return None
+
+
+def submission_name(student: str | None, assignment: str | None) -> str:
+    """How log lines name a submission: ``submission of 'ada' (01_why_lr_matters)``."""
+    return f"submission of '{student or '?'}' ({assignment or '?'})"
+
+
+def submission_of(workdir: Path | None) -> str:
+    """The submission graded in ``autograded/<student>/<assignment>/`` (nbgrader's layout)."""
+    if workdir is None:
+        return submission_name(None, None)
+    return submission_name(Path(workdir).parent.name, Path(workdir).name)
+
+
+def cell_name(nb, cell) -> str:
+    """A cell as an instructor finds it: its grade id, else its position (from 1) among the cells."""
+    grade_id = ((cell or {}).get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
+    if grade_id:
+        return f"cell '{grade_id}'"
+    position = next((i for i, c in enumerate(getattr(nb, "cells", [])) if c is cell), None)
+    return "a cell" if position is None else f"cell {position + 1} (counting from the top)"
 
 
 def _course_root(workdir: Path) -> Path:
