@@ -8,6 +8,9 @@ Learners
 Instructors (see docs/instructors.md)
     python3 course.py generate     release: rebuild notebooks/ from solutions/ and register
                                    every assignment in gradebook.db (needed by autograde)
+    python3 course.py autograde 01 grade every submission of an assignment, several at a time, each
+                                   in its sandbox (--workers N; --cluster tcp://HOST:PORT for a Dask
+                                   cluster; python3 course.py autograde --help)
     python3 course.py grade ...    grade a free-text answer without a browser
                                    (python3 course.py grade --help)
     python3 course.py report 01    after autograde: per-question statistics, failure messages,
@@ -49,7 +52,7 @@ STAMP = VENV / ".course-installed"
 LOCATION = VENV / ".course-location"  # where .venv was built: its scripts and editable install point there
 TOOLS = {"generate": "generate_notebooks.py", "execute": "execute_notebooks.py",
          "check": "check_notebook.py", "seedcheck": "seed_check.py", "grade": "grade_by_hand.py",
-         "report": "grade_report.py"}
+         "report": "grade_report.py", "autograde": "parallel_autograde.py"}
 COMMANDS = ("lab", "test", "setup", *TOOLS)
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # PyTorch's CPU-only builds
 PROBE_SECONDS = 5.0  # how long set-up waits for that index before it uses PyPI alone
