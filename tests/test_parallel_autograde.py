@@ -140,10 +140,38 @@ def test_local_workers_grade_as_nbgrader_does_one_at_a_time(graded):
 
 
 @pytest.mark.slow
-def test_a_second_run_grades_nothing_again_unless_forced(graded):
+def test_a_second_run_grades_only_what_was_handed_in_again(graded):
+    """As nbgrader: a graded submission is left alone unless its timestamp.txt is newer (or --force)."""
     course = graded["courses"]["workers"]
     again = run(course, sys.executable, "course.py", "autograde", AID, "--workers", "2")
     assert "nothing to grade (4 already graded" in again.stdout, again.stdout
+    (course / "submitted" / "alan" / AID / "timestamp.txt").write_text("2026-03-09 09:00:00 UTC\n")
+    later = run(course, sys.executable, "course.py", "autograde", AID, "--workers", "2")
+    assert "1 of 1 submission(s) graded" in later.stdout and "3 already graded" in later.stdout, later.stdout
+    assert gradebook(course)["alan", "timestamp"].startswith("2026-03-09 09:00:00")
+
+
+@pytest.mark.slow
+def test_workers_get_no_solution_notebook(graded):
+    """What travels to every worker: the configuration, tools/, a gradebook snapshot, the released
+    notebook; not the solution notebook."""
+    import io
+    import os
+    import tarfile
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from parallel_autograde import make_bundle, nbgrader_app
+
+    here = os.getcwd()
+    try:
+        bundle, private = make_bundle(nbgrader_app(graded["template"]), AID)
+    finally:
+        os.chdir(here)
+    names = tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz").getnames()
+    assert {"gradebook.db", "nbgrader_config.py", "tools/grading_sandbox.py",
+            f"notebooks/{AID}/{AID}.ipynb"} <= set(names), names
+    assert not [n for n in names if n.startswith("solutions/") and n.endswith(".ipynb")], names
+    assert private is None
 
 
 @pytest.mark.slow
@@ -177,8 +205,8 @@ def _looping_notebook(cells: int):
 
 
 def test_a_looping_function_costs_about_two_timeouts_not_one_per_test(tmp_path):
-    """8 tests call a function that never returns: 4 s for the first, 2 s shared by the rest, then 0.5 s each
-    (one timeout per test would be 32 s); every call is reported as a timeout, naming the submission."""
+    """10 tests call a function that never returns: 4 s for the first, 2 s shared by the rest, then 0.5 s
+    each (one timeout per test would be 40 s); every call is reported as a timeout, naming the submission."""
     ensure_grading_sandbox()
     from grading_sandbox import SandboxedExecute
 
@@ -189,18 +217,18 @@ def test_a_looping_function_costs_about_two_timeouts_not_one_per_test(tmp_path):
     ep.log.addHandler(handler)
     started = time.monotonic()
     try:
-        nb, _ = ep.preprocess(_looping_notebook(8), {"metadata": {"path": str(tmp_path)},
+        nb, _ = ep.preprocess(_looping_notebook(10), {"metadata": {"path": str(tmp_path)},
                                                     "nbgrader": {"student": "lin", "assignment": "99_loops"}})
     finally:
         ep.log.removeHandler(handler)
     took = time.monotonic() - started
-    assert took < 22, f"grading took {took:.0f} s; one timeout per test would take 32 s"
-    for cell in nb.cells[1:9]:
+    assert took < 26, f"grading took {took:.0f} s; one timeout per test would take 40 s"
+    for cell in nb.cells[1:11]:
         assert "CellTimeoutError" in [o.get("ename") for o in cell.outputs], cell.source
     assert nb.cells[-1].outputs[0]["text"] == "still graded\n"
     lines = [r.getMessage() for r in records]
     assert "submission of 'lin' (99_loops): cell 't0' ran past its 4 s limit; it is interrupted and scores 0" in lines
-    assert sum("ran past" in line and "submission of 'lin' (99_loops)" in line for line in lines) == 8, lines
+    assert sum("ran past" in line and "submission of 'lin' (99_loops)" in line for line in lines) == 10, lines
 
 
 def test_the_budget_must_be_positive():

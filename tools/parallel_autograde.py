@@ -51,6 +51,7 @@ from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parent
 MAX_WORKERS = 64
+SLOWEST = 3  # submissions named in the summary's line on time
 SLACK_SECONDS = 300  # a worker's nbgrader may run this much past the sandbox's per-submission limit
 PRIVATE_ENV = "LR_COURSE_PRIVATE"
 LOCAL_ONLY_ENV = ("LR_COURSE_BWRAP", PRIVATE_ENV)  # paths on this machine: not sent to a cluster
@@ -331,13 +332,22 @@ def _result_or_failure(future, job: dict) -> dict:
                 "wall": 0.0, "cpu": 0.0, "returncode": -1, "host": "?"}
 
 
+GENERIC = ("There was an error processing", "Traceback (most recent call last)", "Please see the",
+           "Removing failed assignment", "Removing existing assignment")  # lines that say nothing of their own
+
+
 def _lines(log: str, levels: tuple[str, ...]) -> list[str]:
-    return [line.strip() for line in log.splitlines() if any(f"{level}]" in line for level in levels)]
+    return [line.strip() for line in log.splitlines()
+            if any(f"{level}]" in line for level in levels) and not any(g in line for g in GENERIC)]
 
 
 def _not_graded_reason(result: dict) -> str:
+    """The most specific error line of a log (the first that is not one of nbgrader's generic ones)."""
     errors = _lines(result["log"], ("ERROR", "CRITICAL"))
-    return errors[-1] if errors else f"the worker's autograde ended with status {result['returncode']}"
+    if errors:
+        return errors[0]
+    last = [line.strip() for line in result["log"].splitlines() if line.strip()]
+    return last[-1] if last else f"the worker's autograde ended with status {result['returncode']}"
 
 
 def record(app, aid: str, result: dict, results: Path) -> dict:
@@ -398,25 +408,54 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def summary(aid: str, graded: list[str], failed: dict, timeouts: dict, wall: float, cpu: list[float],
-            where: str, got: list[float], top: float, skipped: list[str]) -> str:
-    n = len(graded) + len(failed)
-    lines = [f"{aid}: {len(graded)} of {n} submission(s) graded in {_duration(wall)} on {where}"
-             + (f": {60 * n / wall:.1f} per minute, {statistics.mean(cpu):.1f} CPU s per submission "
-                "(its grading process and kernel)." if n and wall > 0 and cpu else ".")]
-    if skipped:
-        lines.append(f"{len(skipped)} already graded and left as they are (--force grades them again).")
-    if got:
-        lines.append(f"Scores of the graded: min {min(got):g}, median {statistics.median(got):g}, "
-                     f"max {max(got):g} of {top:g} points (hand-graded answers count once graded).")
-    if timeouts:
-        lines.append(f"Timed out ({len(timeouts)} submission(s); each such cell scores 0):")
-        lines += [f"  {student}: {', '.join(cells)}" for student, cells in sorted(timeouts.items())]
-    if failed:
-        lines.append(f"NOT graded ({len(failed)}): fix the cause and run the command again:")
-        lines += [f"  {student}: {reason}" for student, reason in sorted(failed.items())]
-    lines.append(f"Next: python3 course.py report {aid}")
-    return "\n".join(lines)
+class Tally:
+    """What the run did so far: graded and failed submissions, timeouts, time and CPU per submission."""
+
+    def __init__(self):
+        self.graded, self.failed, self.timeouts, self.cpu, self.took = [], {}, {}, [], {}
+
+    def add(self, app, aid: str, result: dict, results: Path) -> list[str]:
+        """Record one worker's result in the gradebook; the lines worth showing the instructor."""
+        student = result["student"]
+        self.took[student] = result["wall"]
+        outcome = record(app, aid, result, results)
+        shown = _lines(outcome.get("log", ""), ("WARNING", "ERROR", "CRITICAL"))
+        shown += [line for line in _lines(result["log"], ("ERROR", "CRITICAL")) if line not in shown]
+        if outcome.get("success"):
+            self.graded.append(student)
+            self.cpu.append(result["cpu"])
+            cells = timed_out_cells(app, aid, student)
+            if cells:
+                self.timeouts[student] = cells
+        else:
+            parent = {"log": outcome.get("log", "") + outcome.get("error", ""), "returncode": 1}
+            self.failed[student] = _not_graded_reason(parent if result["executed"] else result)
+            shown.append(f"NOT graded: {self.failed[student]}")
+        return [line if f"'{student}'" in line else f"{line} (submission of '{student}')"
+                for line in dict.fromkeys(shown)]
+
+    def summary(self, aid: str, wall: float, where: str, got: list[float], top: float, skipped: list[str]) -> str:
+        n = len(self.graded) + len(self.failed)
+        lines = [f"{aid}: {len(self.graded)} of {n} submission(s) graded in {_duration(wall)} on {where}"
+                 + (f": {60 * n / wall:.1f} per minute, {statistics.mean(self.cpu):.1f} CPU s per submission "
+                    "(its grading process and kernel)." if n and wall > 0 and self.cpu else ".")]
+        if skipped:
+            lines.append(f"{len(skipped)} already graded and left as they are (--force grades them again).")
+        if self.took:
+            slowest = sorted(self.took.items(), key=lambda kv: -kv[1])[:SLOWEST]
+            lines.append(f"Seconds per submission on its worker: median {statistics.median(self.took.values()):.0f}; "
+                         "slowest: " + ", ".join(f"{s} {t:.0f}" for s, t in slowest) + ".")
+        if got:
+            lines.append(f"Scores of the graded: min {min(got):g}, median {statistics.median(got):g}, "
+                         f"max {max(got):g} of {top:g} points (hand-graded answers count once graded).")
+        if self.timeouts:
+            lines.append(f"Timed out ({len(self.timeouts)} submission(s); each such cell scores 0):")
+            lines += [f"  {student}: {', '.join(cells)}" for student, cells in sorted(self.timeouts.items())]
+        if self.failed:
+            lines.append(f"NOT graded ({len(self.failed)}): fix the cause and run the command again:")
+            lines += [f"  {student}: {reason}" for student, reason in sorted(self.failed.items())]
+        lines.append(f"Next: python3 course.py report {aid}")
+        return "\n".join(lines)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -465,7 +504,7 @@ def grade_class(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     replay_executed(app.config, "")
-    graded, failed, timeouts, cpu = [], {}, {}, []
+    tally = Tally()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lr-results-") as results:
         app.config.ReplayExecute.results = results
@@ -473,24 +512,12 @@ def grade_class(args: argparse.Namespace) -> int:
                   else local_results(bundle, jobs, min(workers, len(jobs))))
         with tqdm(total=len(jobs), desc=f"autograde {aid}", unit="submission", file=sys.stdout) as bar:
             for result in stream:
-                student = result["student"]
-                outcome = record(app, aid, result, Path(results))
-                shown = _lines(outcome.get("log", ""), ("WARNING", "ERROR", "CRITICAL"))
-                shown += [l for l in _lines(result["log"], ("ERROR", "CRITICAL")) if l not in shown]
-                for line in shown:
-                    bar.write(line if student in line else f"{line} ({student})")
-                if outcome.get("success"):
-                    graded.append(student)
-                    cpu.append(result["cpu"])
-                    cells = timed_out_cells(app, aid, student)
-                    if cells:
-                        timeouts[student] = cells
-                else:
-                    failed[student] = _not_graded_reason({"log": outcome.get("log", ""), "returncode": 1})
+                for line in tally.add(app, aid, result, Path(results)):
+                    bar.write(line)
                 bar.update()
-    got, top = scores(app, aid, graded)
-    print(summary(aid, graded, failed, timeouts, time.monotonic() - started, cpu, where, got, top, skipped))
-    return 1 if failed else 0
+    got, top = scores(app, aid, tally.graded)
+    print(tally.summary(aid, time.monotonic() - started, where, got, top, skipped))
+    return 1 if tally.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
