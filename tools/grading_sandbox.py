@@ -57,6 +57,7 @@ from pathlib import Path
 from textwrap import dedent
 
 OPT_OUT = "LR_COURSE_UNSANDBOXED_GRADING"
+PRIVATE_ENV = "LR_COURSE_PRIVATE"  # the capstone's hidden parameters (helpers/capstone.py)
 SANDBOX_UID = 65534  # "nobody" on Debian and most Linux systems
 FIX = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`) on a Linux machine "
        "with user namespaces, or grade without a sandbox at your own risk by setting "
@@ -276,12 +277,15 @@ DROP_THEN_EXEC = (
 
 def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch: Path, channels: Path,
                     view: View, limits: SandboxLimits, environ: dict, privileged: bool,
-                    hosts: Path | None = None) -> list[str]:
+                    hosts: Path | None = None, private: Path | None = None) -> list[str]:
     """The command that runs ``kernel_cmd`` in a sandbox.
 
     ``workdir`` is the path the kernel works in (its autograded folder); ``scratch`` is
     the private copy bound there; ``channels`` holds the connection file and sockets;
-    ``hosts`` replaces /etc/hosts (the sandbox's host name on its own loopback).
+    ``hosts`` replaces /etc/hosts (the sandbox's host name on its own loopback);
+    ``private`` is a copy of the instructor's file of hidden parameters
+    (``LR_COURSE_PRIVATE``), bound read-only at :func:`private_inside`, where the
+    kernel's ``LR_COURSE_PRIVATE`` points.
     """
     python = sys.executable
     made: set = set()
@@ -289,6 +293,9 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
            bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--hostname", "sandbox", "--clearenv"]
     env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
+    env.pop(PRIVATE_ENV, None)
+    if private is not None:
+        env[PRIVATE_ENV] = private_inside(private)
     env.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", USER="nobody", LOGNAME="nobody",
                JPY_PARENT_PID="1",  # ipykernel: no parent poller (bwrap is process 1), no console banner
                PATH=os.pathsep.join([str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
@@ -311,6 +318,8 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
         source = str(hosts) if name == "/etc/hosts" and hosts else name
         if os.path.exists(source):
             cmd += ["--ro-bind", source, name]
+    if private is not None:
+        cmd += ["--ro-bind", str(private), private_inside(private)]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
             "--perms", "1777", "--tmpfs", "/tmp"]
     made.add(Path("/tmp"))
@@ -332,6 +341,31 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
     else:
         cmd += [*user_ns, "--", *limited]
     return cmd
+
+
+def private_inside(private: Path) -> str:
+    """Where the kernel reads the hidden parameters' file (its suffix says TOML or JSON)."""
+    return "/etc/lr-course-private" + Path(private).suffix
+
+
+def copy_private(environ: dict, folder: Path) -> Path | None:
+    """A copy, in the kernel's sandbox folder, of the file ``LR_COURSE_PRIVATE`` names (None if unset).
+
+    A copy, so that the kernel's user (65534 when grading as root) can read it while the
+    instructor's own file stays private; the folder is removed with the sandbox. A name
+    that is set but is not a file stops grading: the public defaults would decide grades.
+    """
+    name = (environ.get(PRIVATE_ENV) or "").strip()
+    if not name:
+        return None
+    source = Path(name).expanduser()
+    if not source.is_file():
+        raise SandboxUnavailable(f"{PRIVATE_ENV}={name} is not a file; set it to the capstone's private "
+                                 "parameters (docs/instructors.md, \"Private hidden parameters\") or unset it")
+    copy = Path(folder) / ("private" + source.suffix)
+    shutil.copyfile(source, copy)
+    os.chmod(copy, 0o444)
+    return copy
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -397,9 +431,11 @@ if AsyncKernelManager is not None:
             env.update(self._launch_args.get("env") or {})
             hosts = self._sandbox_dir / "hosts"
             hosts.write_text("127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n")
+            private = copy_private(env, self._sandbox_dir)
             return sandbox_command(kernel_cmd, bwrap=self._sandbox_bwrap, workdir=workdir, scratch=scratch,
                                    channels=self._sandbox_dir / "c", view=view, limits=self._sandbox_limits,
-                                   environ=env, privileged=self._sandbox_privileged, hosts=hosts)
+                                   environ=env, privileged=self._sandbox_privileged, hosts=hosts,
+                                   private=private)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if self._sandbox_privileged:
