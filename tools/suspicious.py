@@ -47,7 +47,7 @@ PROCESS_MODULES = {"subprocess", "socket", "ctypes", "cffi", "pty", "multiproces
                    "urllib", "http", "requests", "ftplib", "smtplib", "telnetlib", "asyncio", "signal", "resource",
                    "sqlite3", "shutil", "tempfile", "webbrowser"}
 OS_PROCESS = re.compile(r"^(system|popen|fork|forkpty|kill|killpg|chdir|chroot|putenv|setuid|setgid|"
-                        r"exec\w*|spawn\w*|posix_spawn\w*)$")
+                        r"exec\w*|spawn\w*|posix_spawn\w*|_exit|abort)$")
 CODE_FROM_STRINGS = {"eval", "exec", "compile", "__import__", "breakpoint"}
 INTERPRETER_HOOKS = {("sys", "settrace"), ("sys", "setprofile"), ("sys", "excepthook"), ("sys", "displayhook"),
                      ("sys", "modules"), ("sys", "meta_path"), ("sys", "path_hooks"), ("sys", "audit"),
@@ -58,6 +58,14 @@ INDIRECT_NAMES = ({"In", "Out", "_ih", "_oh", "get_ipython", "builtins", "__buil
                   | SHELL_HOOK_ATTRS - {"ev", "ex", "push", "run_cell"} | {"system", "popen", "settrace", "events"})
 OUTSIDE_PATH = re.compile(r"^(/[^\s/]|~)|(^|/)\.\.(/|$)")
 OPTIMIZER_MODULES = ("torch.optim",)
+# Modules whose functions the grading relies on (the capstone scores in a separate
+# interpreter started with subprocess, from helpers.capstone): replacing one of their
+# attributes changes what the tests run.
+PATCHABLE_MODULES = {"helpers", "torch", "subprocess", "sys", "os", "json", "pickle", "cloudpickle", "math",
+                     "numpy", "warnings", "importlib", "inspect", "io", "pathlib"}
+# Methods that run when an object is copied (pickled) to the capstone's scoring interpreter.
+PICKLE_DUNDERS = {"__reduce__", "__reduce_ex__", "__setstate__", "__getstate__", "__getnewargs__",
+                  "__getnewargs_ex__", "__set_name__", "__init_subclass__", "__class_getitem__"}
 MARKER = re.compile(r"^[ \t]*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)[ \t]*\n?", re.M)
 
 
@@ -173,6 +181,8 @@ class _Scanner(ast.NodeVisitor):
         self.found: list[tuple[int, str, str]] = []
         self.protected, self.imports, self.optimizers = protected, imports, optimizers
         self.safe_calls: set[int] = set()
+        self.depth = 0  # functions (def or lambda) the visitor is inside
+        self.aliases: dict[str, str] = {}  # names this cell binds to modules by import
 
     def add(self, node, key: str, reason: str):
         self.found.append((getattr(node, "lineno", 1), key, reason))
@@ -211,7 +221,30 @@ class _Scanner(ast.NodeVisitor):
                                    "forward pass")
         if name in ("os.path.expanduser", "Path.home", "pathlib.Path.home", "os.chdir"):
             self.add(node, "path", f"reaches for a folder outside the working copy ({name})")
+        if name == "setattr" and node.args and self._module_root(node.args[0]):
+            self.add(node, "patch", f"replaces a function of the module {_dotted(node.args[0])} (setattr), which "
+                                    "the tests may use")
+        if isinstance(func, ast.Attribute) and func.attr == "step" and self.depth >= 2:
+            self.add(node, "nested-step", "calls .step() from a function inside a function (a schedule's factor "
+                                          "or a hook): an update the grader's loop does not count")
         self.generic_visit(node)
+
+    def _module_root(self, node: ast.expr) -> bool:
+        """``node`` names a module the grading relies on (directly or through an import of the course's)."""
+        top = _dotted(node).split(".")[0]
+        module = self.aliases.get(top) or self.imports.get(top, top if top in PATCHABLE_MODULES
+                                                           or top in ("np", "F", "nn", "optim", "capstone") else "")
+        if top == "capstone":
+            return True
+        return bool(top) and module.split(".")[0] in PATCHABLE_MODULES | {"np", "F", "nn", "optim"}
+
+    # -- functions: how deep the visitor is, for .step() inside a nested function
+    def visit_FunctionDef(self, node):
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_AsyncFunctionDef = visit_Lambda = visit_FunctionDef
 
     # -- names and attributes
     def visit_Name(self, node: ast.Name):
@@ -242,6 +275,8 @@ class _Scanner(ast.NodeVisitor):
         elif node.attr in COMPARISON_DUNDERS and isinstance(node.ctx, ast.Store):
             self.add(node, "dunder", f"replaces {node.attr} of a type: a value that compares equal to anything "
                                      "passes ==")
+        elif isinstance(node.ctx, (ast.Store, ast.Del)) and self._module_root(node.value):
+            self.add(node, "patch", f"replaces {_dotted(node)}, part of a module the tests may use")
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript):
@@ -259,6 +294,9 @@ class _Scanner(ast.NodeVisitor):
                 if name in COMPARISON_DUNDERS:
                     self.add(item, "dunder", f"class {node.name} overrides {name}: a value that compares equal "
                                              "to anything passes ==")
+                elif name in PICKLE_DUNDERS:
+                    self.add(item, "pickle", f"class {node.name} defines {name}, which runs code when the grader "
+                                             "copies the answer to its scoring interpreter")
         bases = {_dotted(b) for b in node.bases}
         if bases & {"torch.optim.Optimizer", "optim.Optimizer", "Optimizer"}:
             self.add(node, "optimizer", f"defines an optimizer class ({node.name})")
@@ -268,12 +306,15 @@ class _Scanner(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import):
         for alias in node.names:
             self._module(node, alias.name)
+            self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
+                alias.name.split(".")[0]
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
         module = node.module or ""
         self._module(node, module)
         for alias in node.names:
+            self.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
             if module == "inspect" and alias.name in FRAME_FUNCTIONS or module == "sys" and alias.name == "_getframe":
                 self.add(node, "frame", f"imports {alias.name} from {module} (call-stack access)")
             if module == "IPython" and alias.name == "get_ipython" or module.startswith("IPython.core"):
@@ -296,7 +337,10 @@ class _Scanner(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant):
         if isinstance(node.value, str):
             text = node.value
-            if text in INDIRECT_NAMES or HISTORY.match(text):
+            if "capstone-result" in text:
+                self.add(node, "forged-result", "writes the line the capstone's scoring interpreter reports its "
+                                                "result with: a forged score")
+            elif text in INDIRECT_NAMES or HISTORY.match(text):
                 self.add(node, f"string:{text}", f"names {text!r} in a string (indirect access, e.g. through "
                                                  "getattr or a namespace)")
             elif OUTSIDE_PATH.search(text.strip()) and len(text) < 300 and "\n" not in text:
