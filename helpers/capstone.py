@@ -1,0 +1,358 @@
+"""The capstone's hidden scoring (notebook 08), run outside the learner's kernel.
+
+The hidden test cells call :func:`grade` with the learner's ``recipe``. It copies the
+recipe (``cloudpickle``: the function and what it refers to, nothing else of the
+kernel) to a fresh interpreter (``python -I``), which
+
+1. reads the hidden parameters (:class:`Hidden`: seeds, budgets, held-out text,
+   reference peak, margins), from the instructor's private file named by
+   ``LR_COURSE_PRIVATE`` where it is set, else the public defaults;
+2. trains the course's reference recipe on the hidden seeds and budgets **before** it
+   loads the learner's recipe, so nothing the recipe does can touch those results;
+3. runs the grader's loop with the learner's recipe, watching what it does besides the
+   returned optimizer's steps: hooks on the model, its parameters, the optimizer or
+   PyTorch's global hook lists; parameters that change outside ``optimizer.step()``
+   (a second optimizer stepped from a scheduler's factor or a forward hook); PyTorch or
+   course functions replaced while it ran;
+4. prints only the outcome of each test (true or false), never a hidden parameter or a
+   loss.
+
+The learner's kernel holds no cache of scores, no reference recipe and no hidden
+parameter, and the feedback shows only the test cells' fixed messages. What a kernel's
+own code can still do (replace :func:`grade` or ``subprocess`` before the test cells
+run) is flagged by ``tools/suspicious.py``.
+
+The private file is TOML (Python 3.11+) or JSON, with any of the fields of
+:class:`Hidden` (a TOML file may put them under ``[capstone]``); docs/instructors.md,
+"Private hidden parameters", says how to use it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+PRIVATE_ENV = "LR_COURSE_PRIVATE"
+MARKER = "capstone-result:"
+TESTS = ("quick", "short_runs", "long_runs", "short_wide", "long_wide", "tight", "decays")
+END_FRACTION = 0.3  # public rule: the last applied learning rate at most this share of the largest
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """The hidden parameters of the capstone's grading.
+
+    seeds: 1 to 12 distinct seeds in [0, 2**31); each seeds the initial weights and the batch order.
+    quick_budgets: short runs checked for the rules only, each in [20, 100].
+    short_budget, long_budget: the two scored budgets, 20 <= short < long <= 2000.
+    heldout_modules: standard-library modules of the course's shipped text the score is
+        measured on (not the training modules).
+    reference_peak: the reference recipe's peak learning rate (AdamW, 5 % linear warmup,
+        linear decay to 0), in (0, 1).
+    wide_margin, tight_margin: largest mean gap (nats/char) to the reference that passes,
+        0 < tight_margin <= wide_margin <= 1.
+    """
+
+    seeds: tuple = (2718, 3141, 1618, 1414, 1732, 2236)
+    quick_budgets: tuple = (21, 57)
+    short_budget: int = 40
+    long_budget: int = 1000
+    heldout_modules: tuple = ("csv", "gettext", "pprint")
+    reference_peak: float = 0.015
+    wide_margin: float = 0.10
+    tight_margin: float = 0.08
+
+    def __post_init__(self):
+        seeds, quick, mods = tuple(self.seeds), tuple(self.quick_budgets), tuple(self.heldout_modules)
+        object.__setattr__(self, "seeds", seeds)
+        object.__setattr__(self, "quick_budgets", quick)
+        object.__setattr__(self, "heldout_modules", mods)
+        if not (1 <= len(seeds) <= 12 and len(set(seeds)) == len(seeds)
+                and all(isinstance(s, int) and 0 <= s < 2 ** 31 for s in seeds)):
+            raise ValueError("seeds must be 1 to 12 distinct integers in [0, 2**31)")
+        if not (quick and all(isinstance(b, int) and 20 <= b <= 100 for b in quick)):
+            raise ValueError("quick_budgets must be integers in [20, 100]")
+        if not (isinstance(self.short_budget, int) and isinstance(self.long_budget, int)
+                and 20 <= self.short_budget < self.long_budget <= 2000):
+            raise ValueError("short_budget and long_budget must be integers with 20 <= short_budget < "
+                             "long_budget <= 2000")
+        if not (mods and all(isinstance(m, str) for m in mods)) or set(mods) & set(TRAIN_MODULES):
+            raise ValueError("heldout_modules must be module names of the course's text, none of "
+                             f"{TRAIN_MODULES}")
+        if not 0 < self.reference_peak < 1:
+            raise ValueError("reference_peak must be in (0, 1)")
+        if not 0 < self.tight_margin <= self.wide_margin <= 1:
+            raise ValueError("the margins must satisfy 0 < tight_margin <= wide_margin <= 1")
+
+
+TRAIN_MODULES = ("argparse", "configparser", "shlex", "fractions")
+BATCH = 64
+
+
+def load_hidden(environ=None) -> Hidden:
+    """The hidden parameters: the private file named by LR_COURSE_PRIVATE, else the defaults.
+
+    A missing or malformed file raises (ValueError, FileNotFoundError): grading with the
+    public defaults by accident would let a published repository decide the grades.
+    """
+    path = (os.environ if environ is None else environ).get(PRIVATE_ENV, "").strip()
+    if not path:
+        return Hidden()
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith(".json"):
+        data = json.loads(text)
+    else:
+        import tomllib  # Python 3.11+; on 3.10 use a .json file
+        data = tomllib.loads(text)
+    data = data.get("capstone", data)
+    known = {f.name for f in fields(Hidden)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{PRIVATE_ENV}: unknown capstone fields {unknown}; known: {sorted(known)}")
+    return Hidden(**data)
+
+
+# ---------------------------------------------------------------- the learner's kernel
+
+def grade(recipe, *, timeout: float = 55.0) -> dict[str, bool]:
+    """Score ``recipe`` in a fresh interpreter: {test name: passed} for each of :data:`TESTS`.
+
+    Every test is False when the recipe cannot be copied to that interpreter, the
+    interpreter fails, or the scoring did not finish within ``timeout`` seconds (> 0;
+    the default stays inside nbgrader's 60 s per cell, so a slow recipe fails its tests
+    instead of timing the cell out; scoring the reference takes 10-20 s on 2 cores).
+    """
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    failed = dict.fromkeys(TESTS, False)
+    import cloudpickle  # a dependency of the course (pyproject.toml): without it nothing can be graded
+    try:
+        payload = cloudpickle.dumps(recipe)
+    except Exception:  # noqa: BLE001 - whatever the recipe holds, the answer is "not gradable"
+        return failed
+    root = str(Path(__file__).resolve().parent.parent)
+    code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", code], input=payload, capture_output=True,
+                              timeout=timeout, env=env, check=False)
+    except (subprocess.TimeoutExpired, OSError):
+        return failed
+    lines = [ln for ln in done.stdout.decode("utf-8", "replace").splitlines() if ln.startswith(MARKER)]
+    if done.returncode != 0 or len(lines) != 1:
+        return failed
+    try:
+        result = json.loads(lines[0][len(MARKER):])
+    except ValueError:
+        return failed
+    return {name: isinstance(result, dict) and result.get(name) is True for name in TESTS}
+
+
+# ---------------------------------------------------------------- the scoring interpreter
+
+class RuleBroken(Exception):
+    """The recipe broke a rule of the grader's loop (or tampered with it)."""
+
+
+def reference(peak):
+    """The course's recipe: AdamW at ``peak``, linear warmup over 5 % of the budget, linear decay to 0."""
+    import torch
+
+    def build(model, budget_steps):
+        opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.0)
+        w = max(1, round(0.05 * budget_steps))
+        return opt, torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: s / w if s < w else max(0.0, (budget_steps - s) / max(1, budget_steps - w)))
+    return build
+
+
+def _watched():
+    """Identities of the functions the loop relies on: a recipe that replaces one is caught."""
+    import torch
+    import torch.nn.functional as F
+
+    from helpers import audit, data, models
+    found = {}
+    owners = [torch, F, torch.Tensor, torch.nn.Module, torch.autograd, torch.optim.Optimizer, audit.LRAudit,
+              torch.optim.lr_scheduler.LRScheduler, models, data, torch.Generator, sys.modules[__name__]]
+    owners += [v for v in vars(torch.optim).values() if isinstance(v, type)]
+    owners += [v for v in vars(torch.optim.lr_scheduler).values() if isinstance(v, type)]
+    for owner in owners:
+        for name, value in list(vars(owner).items()):
+            if callable(value) or isinstance(value, (staticmethod, classmethod, property)):
+                found[getattr(owner, "__name__", repr(owner)), name] = id(value)
+    return found
+
+
+def _replaced(before: dict) -> bool:
+    """True when a function of ``before`` (from :func:`_watched`) is now another object or gone."""
+    now = _watched()
+    return any(now.get(key) != value for key, value in before.items())
+
+
+def _hooks(model, optimizer) -> bool:
+    """True when anything is hooked into the model, its parameters, the optimizer or PyTorch globally."""
+    import torch
+    from torch.nn.modules import module as M
+    from torch.optim import optimizer as O
+    lists = [M._global_forward_hooks, M._global_forward_pre_hooks, M._global_backward_hooks,
+             M._global_backward_pre_hooks, getattr(M, "_global_forward_hooks_always_called", {}),
+             O._global_optimizer_pre_hooks, O._global_optimizer_post_hooks,
+             optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks,
+             getattr(optimizer, "_optimizer_state_dict_pre_hooks", {}),
+             getattr(optimizer, "_optimizer_load_state_dict_pre_hooks", {})]
+    for m in model.modules():
+        lists += [m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks,
+                  m._state_dict_hooks, m._load_state_dict_pre_hooks]
+        if "forward" in vars(m) or "__call__" in vars(m):
+            return True
+    for p in model.parameters():
+        lists += [p._backward_hooks or {}, getattr(p, "_post_accumulate_grad_hooks", None) or {}]
+        if type(p) is not torch.nn.Parameter:
+            return True
+    return any(len(h) for h in lists) or "step" in vars(optimizer) and not _scheduler_wrapper(optimizer)
+
+
+def _scheduler_wrapper(optimizer) -> bool:
+    """PyTorch's LRScheduler wraps ``optimizer.step`` on the instance (to warn about the call order)."""
+    step = vars(optimizer)["step"]
+    inner = getattr(step, "__wrapped__", None) or getattr(getattr(step, "__func__", None), "__wrapped__", None)
+    return getattr(step, "__qualname__", "").startswith(("LRScheduler", "patch_track_step_called")) \
+        or inner is not None and getattr(inner, "__func__", inner) is type(optimizer).step
+
+
+def _flat(model):
+    import torch
+    with torch.no_grad():
+        return torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+
+
+def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
+    """(held-out loss, applied learning rates) after the grader's loop; RuleBroken when a rule is broken."""
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+
+    from helpers.audit import LRAudit
+    from helpers.models import char_mlp
+    X, y = train_data
+    model, gen = char_mlp(seed=seed), torch.Generator().manual_seed(seed)
+    before, mine = {k: v.clone() for k, v in model.state_dict().items()}, {id(p) for p in model.parameters()}
+    is_torch = lambda obj, base: isinstance(obj, base) and type(obj).__module__.startswith("torch.optim")  # noqa
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt, sched = recipe(model, budget)
+        after = model.state_dict()
+        if after.keys() != before.keys() or not all(torch.equal(v, after[k]) for k, v in before.items()):
+            raise RuleBroken("weights")
+        if not is_torch(opt, torch.optim.Optimizer) or isinstance(opt, torch.optim.LBFGS):
+            raise RuleBroken("optimizer")
+        if not all(id(p) in mine for g in opt.param_groups for p in g["params"]):
+            raise RuleBroken("parameters")
+        if not (sched is None or is_torch(sched, torch.optim.lr_scheduler.LRScheduler) and sched.optimizer is opt):
+            raise RuleBroken("scheduler")
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            raise RuleBroken("scheduler")
+        if watch and _hooks(model, opt):
+            raise RuleBroken("hooks")
+        with LRAudit(opt) as audit:
+            for _ in range(budget):
+                i = torch.randint(len(y), (BATCH,), generator=gen)
+                start = _flat(model) if watch else None
+                opt.zero_grad()
+                F.cross_entropy(model(X[i]), y[i]).backward()
+                if watch and not torch.equal(start, _flat(model)):
+                    raise RuleBroken("outside step")
+                opt.step()
+                stepped = _flat(model) if watch else None
+                if sched is not None:
+                    sched.step()
+                if watch and not torch.equal(stepped, _flat(model)):
+                    raise RuleBroken("outside step")
+    if audit.steps != budget or any(int(s["step"]) != budget for s in opt.state.values() if "step" in s):
+        raise RuleBroken("steps")
+    with torch.no_grad():
+        loss = float(F.cross_entropy(model(eval_data[0]), eval_data[1]))
+    return (loss if math.isfinite(loss) else math.inf), audit.lrs()
+
+
+# The reference recipe's held-out losses under the default parameters, computed beforehand
+# (reference_losses(Hidden(), fresh=True)) to halve the grading time; {budget name: losses per seed}.
+DEFAULT_REFERENCE = {"short": (2.816189, 2.872799, 2.843901, 2.817153, 2.870367, 2.805823),
+                     "long": (2.142336, 2.146803, 2.145495, 2.16138, 2.151121, 2.166866)}
+
+
+def reference_losses(hidden: Hidden, train_data=None, held=None, *, fresh=False) -> dict:
+    """{(budget name, seed): held-out loss} of the reference recipe; stored ones for the defaults."""
+    if hidden == Hidden() and DEFAULT_REFERENCE and not fresh:
+        return {(b, s): v for b, losses in DEFAULT_REFERENCE.items() for s, v in zip(hidden.seeds, losses)}
+    if train_data is None:
+        train_data, held = _texts(hidden)
+    budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
+    return {(b, s): train(reference(hidden.reference_peak), n, s, train_data, held, watch=False)[0]
+            for b, n in budgets.items() for s in hidden.seeds}
+
+
+def _texts(hidden: Hidden):
+    import torch
+
+    from helpers.data import char_lm_tensors
+    Xt, yt, _, _ = char_lm_tensors(context=8, val_fraction=0.05, modules=TRAIN_MODULES)
+    H = char_lm_tensors(context=8, val_fraction=0.5, modules=hidden.heldout_modules)
+    return (Xt, yt), (torch.cat(H[0::2]), torch.cat(H[1::2]))
+
+
+def score(load_recipe, hidden: Hidden) -> dict[str, bool]:
+    """Every test's outcome. ``load_recipe()`` is called only after the reference runs."""
+    (Xt, yt), held = _texts(hidden)
+    budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
+    ref = reference_losses(hidden, (Xt, yt), held)
+    train(reference(hidden.reference_peak), 2, 0, (Xt, yt), held)  # loads what a run loads, before the snapshot
+    watched = _watched()
+    recipe = load_recipe()
+    out = dict.fromkeys(TESTS, False)
+
+    def attempt(budget, seed):
+        try:
+            result = train(recipe, budget, seed, (Xt, yt), held)
+        except Exception:  # noqa: BLE001 - a broken rule and an error in the recipe score alike
+            return None
+        return None if _replaced(watched) else result
+
+    out["quick"] = all(attempt(b, s) is not None for b, s in zip(hidden.quick_budgets, hidden.seeds * 12))
+    gaps, ends = {}, []
+    for name, budget in budgets.items():
+        runs = [attempt(budget, s) for s in hidden.seeds]
+        if any(r is None for r in runs):
+            ends.append(False)
+            continue
+        out[f"{name}_runs"] = runs[0][0] < math.log(96)
+        gaps[name] = sum(r[0] - ref[name, s] for r, s in zip(runs, hidden.seeds)) / len(hidden.seeds)
+        out[f"{name}_wide"] = gaps[name] <= hidden.wide_margin
+        ends += [bool(lrs) and lrs[-1] <= END_FRACTION * max(lrs) for _, lrs in runs]
+    out["tight"] = len(gaps) == 2 and max(gaps.values()) <= hidden.tight_margin
+    out["decays"] = all(ends)
+    return out
+
+
+def _main() -> None:
+    """The scoring interpreter: the pickled recipe on stdin, one result line on stdout."""
+    payload = sys.stdin.buffer.read()
+    hidden = load_hidden()
+
+    def load_recipe():
+        import pickle
+        return pickle.loads(payload)
+    result = score(load_recipe, hidden)
+    sys.stdout.write(MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def describe(hidden: Hidden | None = None) -> dict:
+    """The hidden parameters as a plain dict (for the instructor's own checks)."""
+    return asdict(hidden or load_hidden())
