@@ -6,11 +6,24 @@ runs, as nbgrader would grade it. The course's reference recipe gets full marks;
 constant learning rate far too low gets at most the points for following the rules; a
 recipe that breaks the budget, and the untouched stub, get nothing. A failing test's
 message (what the learner's feedback shows) names no hidden budget, seed, module,
-reference peak or threshold.
+reference peak or threshold, and the hidden tests hold none of them: the scoring runs
+in a separate interpreter (helpers/capstone.py), whose parameters an instructor can
+replace from a private file, and which refuses hooks, extra updates and patched
+functions.
 """
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import astuple
+from pathlib import Path
+
+import nbformat
 import pytest
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from helpers import capstone
 
 from conftest import nbgrader_meta, read, solution_path
 from test_wrong_answers import Kernel, exercises, wrong_answers
@@ -52,7 +65,7 @@ def grade():
         run.messages[code] = {gid: e for gid, e in errors.items() if e is not None}
         return {gid: (p if errors[gid] is None else 0.0) for gid, p in zip(ids, points)}
 
-    run.solution, run.messages = solution, {}
+    run.solution, run.messages, run.kernel = solution, {}, kernel
     yield run
     kernel.close()
 
@@ -85,15 +98,171 @@ def test_untouched_stub_gets_nothing(grade):
     assert sum(scores.values()) == 0, scores
 
 
-# What the hidden tests hold and the feedback must not: budgets, seeds, held-out modules,
-# the reference peak and the score thresholds.
-HIDDEN = ["150", "450", "21", "57", "2718", "3141", "1618", "csv", "gettext", "pprint", "0.015", "0.10", "0.04"]
+# What the scorer hides and neither the hidden tests nor the feedback may show: budgets,
+# seeds, held-out modules, the reference peak and the score thresholds (the defaults).
+HIDDEN = sorted({str(v) for field in astuple(capstone.Hidden())
+                 for v in (field if isinstance(field, tuple) else (field,))})
 
 
-def test_the_hidden_parameters_are_the_ones_listed():
-    """The list above is the hidden tests' own (if they change, the leak test below must follow)."""
+def test_the_hidden_parameters_are_not_in_the_hidden_tests():
+    """The hidden tests call the scorer and hold no parameter of it (nor a loop, a reference or a cache)."""
     hidden = "".join(t.split("### BEGIN HIDDEN TESTS", 1)[1] for t in exercises(AID)[GID][1] if "HIDDEN" in t)
-    assert [h for h in HIDDEN if h not in hidden] == []
+    assert "grade(recipe)" in hidden
+    assert [h for h in HIDDEN if h in hidden] == []
+    assert not any(word in hidden for word in ("_SCORES", "_reference", "manual_seed", "AdamW", "char_lm"))
+
+
+def test_the_scorer_holds_the_hidden_parameters():
+    """HIDDEN is not empty and the scorer's defaults are what the measured thresholds assume."""
+    hidden = capstone.Hidden()
+    assert len(hidden.seeds) >= 6 and hidden.short_budget <= 50 and hidden.long_budget >= 1000
+    assert {"2718", "40", "1000", "csv", "0.015", "0.1", "0.08"} <= set(HIDDEN)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_a_private_file_replaces_the_hidden_parameters(tmp_path, suffix):
+    if suffix == ".toml" and sys.version_info < (3, 11):
+        pytest.skip("TOML needs Python 3.11")
+    values = {"seeds": [11, 523, 9001, 4242, 77, 31337], "short_budget": 35, "long_budget": 900,
+              "heldout_modules": ["csv", "pprint"], "tight_margin": 0.07}
+    path = tmp_path / f"capstone{suffix}"
+    path.write_text(json.dumps(values) if suffix == ".json" else "[capstone]\n" + "\n".join(
+        f"{k} = {json.dumps(v)}" for k, v in values.items()))
+    hidden = capstone.load_hidden({capstone.PRIVATE_ENV: str(path)})
+    assert hidden.seeds == tuple(values["seeds"]) and hidden.long_budget == 900
+    assert hidden.heldout_modules == ("csv", "pprint") and hidden.tight_margin == 0.07
+    assert hidden.wide_margin == capstone.Hidden().wide_margin  # left out: the default
+    assert capstone.load_hidden({}) == capstone.Hidden()
+
+
+@pytest.mark.parametrize("bad, word", [({"seeds": [1, 1]}, "seeds"), ({"short_budget": 1500}, "short_budget"),
+                                       ({"heldout_modules": ["argparse"]}, "heldout_modules"),
+                                       ({"tight_margin": 0.5}, "margins"), ({"reference_peak": 2}, "reference_peak"),
+                                       ({"budget": 40}, "unknown")])
+def test_a_malformed_private_file_stops_grading(tmp_path, bad, word):
+    path = tmp_path / "capstone.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=word):
+        capstone.load_hidden({capstone.PRIVATE_ENV: str(path)})
+    with pytest.raises(FileNotFoundError):
+        capstone.load_hidden({capstone.PRIVATE_ENV: str(tmp_path / "missing.toml")})
+
+
+def test_the_sandbox_binds_a_copy_of_the_private_file(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import grading_sandbox as gs
+    private = tmp_path / "capstone.toml"
+    private.write_text("[capstone]\nlong_budget = 900\n")
+    folder = tmp_path / "sandbox"
+    folder.mkdir()
+    copy = gs.copy_private({gs.PRIVATE_ENV: str(private)}, folder)
+    assert copy.parent == folder and copy.read_text() == private.read_text()
+    assert gs.copy_private({}, folder) is None
+    with pytest.raises(gs.SandboxUnavailable, match="LR_COURSE_PRIVATE"):
+        gs.copy_private({gs.PRIVATE_ENV: str(tmp_path / "nope.toml")}, folder)
+    cmd = gs.sandbox_command(["python"], bwrap="bwrap", workdir=tmp_path, scratch=tmp_path, channels=tmp_path,
+                             view=gs.View(), limits=gs.SandboxLimits(), environ={gs.PRIVATE_ENV: str(private)},
+                             privileged=False, private=copy)
+    inside = gs.private_inside(copy)
+    assert inside == "/etc/lr-course-private.toml"
+    assert ["--ro-bind", str(copy), inside] == cmd[cmd.index(str(copy)) - 1: cmd.index(str(copy)) + 2]
+    assert ["--setenv", gs.PRIVATE_ENV, inside] == cmd[cmd.index(gs.PRIVATE_ENV) - 1: cmd.index(gs.PRIVATE_ENV) + 2]
+    plain = gs.sandbox_command(["python"], bwrap="bwrap", workdir=tmp_path, scratch=tmp_path, channels=tmp_path,
+                               view=gs.View(), limits=gs.SandboxLimits(), environ={gs.PRIVATE_ENV: str(private)},
+                               privileged=False)
+    assert str(private) not in plain and gs.PRIVATE_ENV not in plain  # never the instructor's own path
+
+
+def test_the_scorer_reads_the_private_file(tmp_path, monkeypatch):
+    """A private file naming held-out text that does not exist makes every test fail: the scorer read it."""
+    path = tmp_path / "capstone.json"
+    path.write_text(json.dumps({"heldout_modules": ["no_such_module_here"]}))
+    monkeypatch.setenv(capstone.PRIVATE_ENV, str(path))
+    assert capstone.grade(capstone.reference(0.015)) == dict.fromkeys(capstone.TESTS, False)
+
+
+def _linear(opt, budget):
+    return LambdaLR(opt, lambda t: max(0.0, 1 - t / budget))
+
+
+def _adamw(model):
+    return torch.optim.AdamW(model.parameters(), lr=0.015, weight_decay=0.0)
+
+
+def second_optimizer_from_a_hook(model, budget):
+    opt, extra = _adamw(model), torch.optim.AdamW(model.parameters(), lr=0.015)
+    opt.register_step_post_hook(lambda *args: extra.step())
+    return opt, _linear(opt, budget)
+
+
+def second_optimizer_from_a_forward_hook(model, budget):
+    opt, extra = _adamw(model), torch.optim.SGD(model.parameters(), lr=0.01)
+    model.register_forward_pre_hook(lambda *args: extra.step())
+    return opt, _linear(opt, budget)
+
+
+def gradients_scaled_by_a_hook(model, budget):
+    opt = _adamw(model)
+    for p in model.parameters():
+        p.register_hook(lambda g: 4 * g)
+    return opt, _linear(opt, budget)
+
+
+def step_replaced_on_the_optimizer(model, budget):
+    opt = _adamw(model)
+    sched, inner = _linear(opt, budget), opt.step
+
+    def twice(*args, **kwargs):
+        inner(*args, **kwargs)
+        return inner(*args, **kwargs)
+    opt.step = twice
+    return opt, sched
+
+
+def loss_function_patched(model, budget):
+    torch.nn.functional.cross_entropy = lambda *args, **kwargs: torch.zeros((), requires_grad=True)
+    opt = _adamw(model)
+    return opt, _linear(opt, budget)
+
+
+def second_optimizer_inside_a_lambda_factor(model, budget):
+    opt, extra = _adamw(model), torch.optim.SGD(model.parameters(), lr=0.01)
+    return opt, LambdaLR(opt, lambda t: (extra.step(), max(0.0, 1 - t / budget))[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", [second_optimizer_from_a_hook, second_optimizer_from_a_forward_hook,
+                                   gradients_scaled_by_a_hook, step_replaced_on_the_optimizer,
+                                   loss_function_patched, second_optimizer_inside_a_lambda_factor],
+                         ids=lambda f: f.__name__)
+def test_the_scorer_refuses_what_happens_outside_the_optimizers_step(cheat):
+    assert capstone.grade(cheat) == dict.fromkeys(capstone.TESTS, False)
+
+
+def one_cycle_for_the_budget(model, budget):
+    opt = _adamw(model)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.015, total_steps=budget)
+
+
+def cosine_after_warmup(model, budget):
+    opt, warm = _adamw(model), max(1, round(0.05 * budget))
+    S = torch.optim.lr_scheduler
+    return opt, S.SequentialLR(opt, [S.LinearLR(opt, 0.01, 1.0, warm), S.CosineAnnealingLR(opt, budget - warm)],
+                               milestones=[warm])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("honest", [one_cycle_for_the_budget, cosine_after_warmup], ids=lambda f: f.__name__)
+def test_stock_schedulers_that_follow_the_budget_get_full_marks(honest):
+    assert capstone.grade(honest) == dict.fromkeys(capstone.TESTS, True)
+
+
+@pytest.mark.slow
+def test_no_grading_state_in_the_learners_kernel(grade):
+    grade(grade.solution)
+    error = grade.kernel.run("assert not [n for n in ('_SCORES', '_reference', '_run', '_SEEDS', '_HX', '_gap') "
+                             "if n in dir()], 'grading state in the kernel'")
+    assert error is None, error
 
 
 @pytest.mark.slow
@@ -109,3 +278,86 @@ def test_failure_messages_name_no_hidden_parameter(grade, mistake):
     assert messages, f"'{mistake}' should fail some test"
     leaks = {gid: [h for h in HIDDEN if h in message] for gid, message in messages.items()}
     assert not any(leaks.values()), f"failure messages name hidden parameters: {leaks} in {messages}"
+
+
+# What a learner's own cell could do against the capstone's scorer, and the flag it gets.
+CAPSTONE_CHEATS = {
+    "replaces the scorer": ("from helpers import capstone\ncapstone.grade = lambda recipe: {}", "patch"),
+    "replaces the scorer by its module path": ("import helpers.capstone\nhelpers.capstone.grade = len", "patch"),
+    "replaces subprocess.run": ("import subprocess\nsetattr(subprocess, 'run', print)", "patch"),
+    "replaces the loss": ("import torch.nn.functional as F\nF.cross_entropy = len", "patch"),
+    "steps an optimizer inside a factor": ("def recipe(m, T):\n    o = make(m)\n    return o, LambdaLR(o, lambda t: "
+                                           "o.step() or 1.0)", "nested-step"),
+    "runs code when copied to the scorer": ("class R:\n    def __reduce__(self):\n        return (print, ())",
+                                            "pickle"),
+    "exits the scorer early": ("import os\nos._exit(0)", "process"),
+    "forges the scorer's result line": ("print('capstone-result:{}')", "forged-result"),
+}
+
+
+@pytest.mark.parametrize("name", CAPSTONE_CHEATS)
+def test_cheats_against_the_scorer_are_flagged(name):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from suspicious import scan_source
+    source, key = CAPSTONE_CHEATS[name]
+    assert key in [k for _, k, _ in scan_source(source)]
+
+
+def test_an_honest_training_loop_is_not_flagged_as_a_nested_step():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from suspicious import scan_source
+    assert scan_source("def train(opt, sched):\n    for _ in range(3):\n        opt.step()\n        sched.step()\n"
+                       "model.weight = w\n") == []
+
+
+@pytest.mark.slow
+def test_autograde_in_the_sandbox_uses_the_private_file(tmp_path):
+    """The documented cycle for 08, sandboxed, with a private file: the solution keeps full marks, and a
+    constant learning rate loses the long budget's points to the private file's narrow margin."""
+    import shutil
+    import subprocess
+
+    from nbgrader.api import Gradebook
+
+    from conftest import ROOT, tool_env
+    sys.path.insert(0, str(ROOT / "tools"))
+    import grading_sandbox
+    try:
+        grading_sandbox.check_available()
+    except grading_sandbox.SandboxUnavailable as err:
+        pytest.skip(str(err))
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "tools", course / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "solutions" / AID, course / "solutions" / AID)
+    private = tmp_path / "private" / "capstone.json"
+    private.parent.mkdir()
+    private.write_text(json.dumps({"seeds": [11, 523, 9001, 4242, 77, 31337], "wide_margin": 0.01,
+                                   "tight_margin": 0.01}))
+    private.chmod(0o600)
+    env = {**tool_env(), capstone.PRIVATE_ENV: str(private)}
+
+    def nbgrader(*args):
+        done = subprocess.run(["nbgrader", *args, "--log-level=WARN"], cwd=course, env=env, capture_output=True,
+                              text=True, timeout=1200)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    nbgrader("generate_assignment", AID, "--force")
+    solution = read(solution_path(AID))
+    constant = read(solution_path(AID))
+    for cell in constant.cells:
+        if nbgrader_meta(cell).get("grade_id") == GID:
+            cell.source = ("def recipe(model, budget_steps):\n"
+                           "    return torch.optim.AdamW(model.parameters(), lr=0.005, weight_decay=0.0), None\n")
+    for student, nb in (("solution", solution), ("constant", constant)):
+        folder = course / "submitted" / student / AID
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{AID}.ipynb")
+    nbgrader("autograde", AID)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {(sub.student_id, g.name): g.auto_score for sub in gb.assignment_submissions(AID)
+                  for nb in sub.notebooks for g in nb.grades if g.name.startswith("cap-")}
+    assert all(scores["solution", gid] > 0 for gid in ("cap-rules", "cap-runs", "cap-short", "cap-long",
+                                                       "cap-tight")), scores
+    assert scores["constant", "cap-short"] > 0 and scores["constant", "cap-long"] == 0, scores

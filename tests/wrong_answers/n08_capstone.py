@@ -36,6 +36,18 @@ def recipe(model, budget_steps):
 
     return optimizer, LambdaLR(optimizer, factor)
 ''',
+        "a second optimizer stepped from a hook after every step": '''
+def recipe(model, budget_steps):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.015, weight_decay=0.0)
+    extra = torch.optim.AdamW(model.parameters(), lr=0.015, weight_decay=0.0)
+    optimizer.register_step_post_hook(lambda *args: extra.step())
+    return optimizer, LambdaLR(optimizer, lambda t: max(0.0, 1 - t / budget_steps))
+''',
+        "a budget-blind decay: ExponentialLR(0.99) whatever the budget": '''
+def recipe(model, budget_steps):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.015, weight_decay=0.0)
+    return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.99)
+''',
         "tuned to the notebook's budget: OneCycleLR with total_steps=200": '''
 def recipe(model, budget_steps):
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.015, weight_decay=0.0)
