@@ -181,6 +181,13 @@ def test_the_scorer_reads_the_private_file(tmp_path, monkeypatch):
     assert capstone.grade(capstone.reference(0.015)) == dict.fromkeys(capstone.TESTS, False)
 
 
+# The recipes below are copied to the scorer by value, as a notebook's are (a test module is
+# not importable there, and a recipe that cannot be loaded would fail every test for that reason).
+import cloudpickle  # noqa: E402
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
 def _linear(opt, budget):
     return LambdaLR(opt, lambda t: max(0.0, 1 - t / budget))
 
