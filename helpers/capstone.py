@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 PRIVATE_ENV = "LR_COURSE_PRIVATE"
+TIMEOUT_ENV = "LR_COURSE_CAPSTONE_TIMEOUT"
+DEFAULT_TIMEOUT = 55.0  # stays inside nbgrader's 60 s per cell (nbgrader_config.py)
 MARKER = "capstone-result:"
 TESTS = ("quick", "short_runs", "long_runs", "short_wide", "long_wide", "tight", "decays")
 END_FRACTION = 0.3  # public rule: the last applied learning rate at most this share of the largest
@@ -118,14 +120,22 @@ def load_hidden(environ=None) -> Hidden:
 
 # ---------------------------------------------------------------- the learner's kernel
 
-def grade(recipe, *, timeout: float = 55.0) -> dict[str, bool]:
+def grade(recipe, *, timeout: float | None = None) -> dict[str, bool]:
     """Score ``recipe`` in a fresh interpreter: {test name: passed} for each of :data:`TESTS`.
 
     Every test is False when the recipe cannot be copied to that interpreter, the
-    interpreter fails, or the scoring did not finish within ``timeout`` seconds (> 0;
-    the default stays inside nbgrader's 60 s per cell, so a slow recipe fails its tests
-    instead of timing the cell out; scoring the reference takes 10-20 s on 2 cores).
+    interpreter fails, or the scoring did not finish within ``timeout`` seconds (> 0).
+    The default is ``LR_COURSE_CAPSTONE_TIMEOUT`` where it is set, else 55 s: inside
+    nbgrader's 60 s per cell, so a slow recipe fails its tests instead of timing the cell
+    out. Scoring the reference takes 10-12 s on an idle core and about 30 s on a core
+    shared with two busy PyTorch processes (it uses one thread).
     """
+    if timeout is None:
+        raw = os.environ.get(TIMEOUT_ENV, "").strip()
+        try:
+            timeout = float(raw) if raw else DEFAULT_TIMEOUT
+        except ValueError:
+            raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0, got {raw!r}") from None
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
     failed = dict.fromkeys(TESTS, False)
@@ -342,6 +352,10 @@ def score(load_recipe, hidden: Hidden) -> dict[str, bool]:
 
 def _main() -> None:
     """The scoring interpreter: the pickled recipe on stdin, one result line on stdout."""
+    import torch
+    # One thread: the models are small, and a core shared with other kernels (a class
+    # graded in parallel, a test suite) slows a multi-threaded run four-fold or more.
+    torch.set_num_threads(1)
     payload = sys.stdin.buffer.read()
     hidden = load_hidden()
 

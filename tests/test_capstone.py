@@ -119,6 +119,23 @@ def test_the_scorer_holds_the_hidden_parameters():
     assert {"2718", "40", "1000", "csv", "0.015", "0.1", "0.08"} <= set(HIDDEN)
 
 
+@pytest.mark.slow
+def test_the_stored_reference_losses_are_those_of_a_fresh_run():
+    """DEFAULT_REFERENCE saves the scorer a training run; it must be what that run gives (one thread, as scored)."""
+    fresh = capstone.reference_losses(capstone.Hidden(), fresh=True)
+    stored = capstone.reference_losses(capstone.Hidden())
+    assert stored.keys() == fresh.keys()
+    worst = max(abs(stored[k] - fresh[k]) for k in fresh)
+    assert worst < 1e-3, f"stored reference losses differ from a fresh run by up to {worst:.2g} nats/char"
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-5"])
+def test_the_timeout_variable_is_checked(monkeypatch, raw):
+    monkeypatch.setenv(capstone.TIMEOUT_ENV, raw)
+    with pytest.raises(ValueError, match="timeout|LR_COURSE_CAPSTONE_TIMEOUT"):
+        capstone.grade(capstone.reference(0.015))
+
+
 @pytest.mark.parametrize("suffix", [".json", ".toml"])
 def test_a_private_file_replaces_the_hidden_parameters(tmp_path, suffix):
     if suffix == ".toml" and sys.version_info < (3, 11):
