@@ -12,7 +12,8 @@ would. Every attack's *effect* is checked, not only that grading went on:
 - write into the course root, solutions/, the instructor's home and /tmp: no such
   file exists afterwards;
 - connect to a TCP listener on 127.0.0.1 started by the test: it saw no connection;
-- allocate 12 GB: refused (MemoryError);
+- allocate 12 GB: refused (MemoryError); four processes of 700 MB and 2.4 GB of files
+  in a 2 GiB sandbox: killed where a memory cgroup can be made (on CI);
 - start 300 processes and leave them running: the process limit stops it short of
   300, and after grading no such process exists.
 
@@ -193,6 +194,24 @@ try:
 except MemoryError:
     print("BLOCKED MemoryError")
 """,
+        # Within the per-process limit each time, over the sandbox's limit together: four
+        # processes of 700 MB, then 2.4 GB of files in its /tmp (three files, each under
+        # the per-file limit). The autograde of the attacks runs with a 2 GiB sandbox.
+        "attack-memory-total": """\
+import subprocess, sys
+child = ("b = bytearray(700 * 1024 ** 2)\\nfor i in range(0, len(b), 4096): b[i] = 1\\n"
+         "import time; time.sleep(6)")
+procs = [subprocess.Popen([sys.executable, "-c", child]) for _ in range(4)]
+print("CHILDREN", [p.wait() for p in procs], flush=True)
+try:
+    for n in range(3):
+        with open(f"/tmp/fill{n}", "wb") as f:
+            for _ in range(16):
+                f.write(bytes(50 * 1024 ** 2))
+    print("FILLED 2.4 GB", flush=True)
+except OSError as err:
+    print("FILL BLOCKED", type(err).__name__, flush=True)
+""",
         "attack-processes": f"""\
 import subprocess
 started, error = 0, None
@@ -242,7 +261,8 @@ def attacked(tmp_path_factory):
     for student, source in attacks(course, exchange, listener.getsockname()[1]).items():
         submit(course, student, with_cell(source))
     start = time.monotonic()
-    env = {**tool_env(), "JUPYTERHUB_API_TOKEN": SECRET}  # a secret of the instructor's session
+    env = {**tool_env(), "JUPYTERHUB_API_TOKEN": SECRET,  # a secret of the instructor's session
+           "LR_COURSE_SANDBOX_MEMORY_GB": "2"}
     done = nbgrader(course, "autograde", AID, "--student=attack-*", env=env, check=False)
     seconds = time.monotonic() - start
     pending = select.select([listener], [], [], 0)[0]
@@ -264,12 +284,16 @@ def attacked(tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_attack_submission_was_graded(attacked):
-    assert attacked["done"].returncode == 0, attacked["done"].stdout + attacked["done"].stderr
-    for student in attacks(attacked["course"], attacked["exchange"], 1):
+    """All but the one that goes over the sandbox's memory where that is limited as a whole:
+    its kernel is killed, so it is not graded, and the log says why (see below)."""
+    log = attacked["done"].stdout + attacked["done"].stderr
+    over = set() if grading_sandbox.memory_cgroup_problem() else {"attack-memory-total"}
+    assert attacked["done"].returncode == (1 if over else 0), log
+    for student in set(attacks(attacked["course"], attacked["exchange"], 1)) - over:
         assert (student, "practice-tests") in attacked["after"], f"{student} was not graded"
         out = outputs(attacked["course"], student)
         assert any(word in out for word in ("SUMMARY", "BLOCKED", "STARTED", "REWROTE", "WROTE",
-                                            "CONNECTED", "ALLOCATED")), f"{student}'s attack did not run: {out}"
+                                            "CONNECTED", "ALLOCATED", "CHILDREN")), f"{student}'s attack did not run: {out}"
 
 
 @pytest.mark.slow
@@ -336,6 +360,25 @@ def test_attack_cannot_reach_a_listener_on_the_loopback(attacked):
 def test_attack_cannot_allocate_12_gb(attacked):
     out = outputs(attacked["course"], "attack-memory")
     assert "BLOCKED MemoryError" in out and "ALLOCATED" not in out, out
+
+
+@pytest.mark.slow
+def test_attack_cannot_exceed_the_sandbox_memory_with_many_processes_or_files(attacked):
+    """Where a memory cgroup can be made (CI: Linux, as root) the sandbox's 2 GiB hold for
+    its processes and its files together; elsewhere only the per-process limit exists."""
+    problem = grading_sandbox.memory_cgroup_problem()
+    if problem and not os.environ.get("CI"):
+        pytest.skip(f"no memory cgroup here ({problem}): memory is limited per process only")
+    assert problem is None, f"CI must be able to limit the sandbox's memory as a whole: {problem}"
+    log = attacked["done"].stdout + attacked["done"].stderr
+    named = [l for l in log.splitlines() if "went over its 2 GiB of memory" in l]
+    assert named and "submission of 'attack-memory-total' (00_start_here)" in named[0], log
+    score = attacked["after"].get(("attack-memory-total", "practice-tests"), (None,))[0]
+    assert score is None, f"it was graded all the same: {score}"
+    assert not (attacked["course"] / "autograded" / "attack-memory-total").exists() or \
+        not list((attacked["course"] / "autograded" / "attack-memory-total").rglob("*.ipynb"))
+    assert not list(Path(grading_sandbox.MemoryGroup.V1).glob("lr-course-sandbox-*")) and \
+        not list(Path(grading_sandbox.MemoryGroup.V2).glob("lr-course-sandbox-*")), "a sandbox's cgroup was left"
 
 
 @pytest.mark.slow

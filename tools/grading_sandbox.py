@@ -22,8 +22,12 @@ bubblewrap (``bwrap``, Debian's ``bubblewrap`` package), started by this file th
   (no tokens of the instructor's).
 - **Network.** None: its own network namespace (only its own loopback). The kernel's
   channels are Unix sockets (ZeroMQ ``ipc``) in a folder bound into the sandbox.
-- **Limits** (``SandboxLimits``, set with ``LR_COURSE_SANDBOX_*`` variables): memory per
-  process (``RLIMIT_DATA``, 4 GiB), processes and threads (``RLIMIT_NPROC``, 256, counted
+- **Limits** (``SandboxLimits``, set with ``LR_COURSE_SANDBOX_*`` variables): memory
+  (4 GiB) for the whole sandbox where a memory cgroup can be made (as root, on cgroup v1
+  or v2 with the memory controller; ``MemoryGroup``): its processes together with the
+  files it writes, since its ``/tmp`` and its working copy live in memory (tmpfs) and
+  count there, so the same number bounds its disk use; elsewhere, and in any case, per
+  process (``RLIMIT_DATA``); processes and threads (``RLIMIT_NPROC``, 256, counted
   inside the kernel's own user namespace, so other sandboxes and the instructor's own
   processes do not count), size of any file written (``RLIMIT_FSIZE``, 1 GiB), open
   files, no core dumps, and wall time for a whole submission (20 min; nbgrader's
@@ -93,8 +97,10 @@ def _env_number(name: str, default: float) -> float:
 class SandboxLimits:
     """Resource limits of one grading kernel (and of every process it starts).
 
-    memory_bytes: largest data segment of any one process (RLIMIT_DATA), > 0; default
-        4 GiB (LR_COURSE_SANDBOX_MEMORY_GB). The heaviest notebook needs well under 1 GiB.
+    memory_bytes: memory of the whole sandbox, its processes and the files it writes
+        (a memory cgroup, where one can be made), and in any case of each process
+        (RLIMIT_DATA), > 0; default 4 GiB (LR_COURSE_SANDBOX_MEMORY_GB). The heaviest
+        notebook, 07, needs about 1.3 GiB over its three processes.
     processes: processes and threads of the sandbox (RLIMIT_NPROC), > 0; default 256
         (LR_COURSE_SANDBOX_PROCESSES).
     file_bytes: largest file it may write (RLIMIT_FSIZE), > 0; default 1 GiB
@@ -261,10 +267,15 @@ LIMITS_THEN_EXEC = (
 # Runs first, outside: bwrap and the kernel start with SIGINT ignored. nbgrader interrupts a
 # cell that runs too long with SIGINT to the whole process group; bwrap would die of it
 # (and take the kernel along), while ipykernel catches SIGINT only while a cell runs.
+# It first joins the sandbox's memory cgroup (argv[1], a cgroup.procs file, or "" for none),
+# so that every process of the sandbox, and every page it writes to a tmpfs, counts there.
 IGNORE_SIGINT_THEN_EXEC = (
     "import os, signal, sys\n"
+    "if sys.argv[1]:\n"
+    "    with open(sys.argv[1], 'w') as procs:\n"
+    "        procs.write(str(os.getpid()))\n"
     "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-    "os.execv(sys.argv[1], sys.argv[1:])\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
 # Runs inside the outer (privileged) sandbox: drop to the sandbox user for good.
 DROP_THEN_EXEC = (
@@ -277,7 +288,8 @@ DROP_THEN_EXEC = (
 
 def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch: Path, channels: Path,
                     view: View, limits: SandboxLimits, environ: dict, privileged: bool,
-                    hosts: Path | None = None, private: Path | None = None) -> list[str]:
+                    hosts: Path | None = None, private: Path | None = None,
+                    cgroup_procs: str = "") -> list[str]:
     """The command that runs ``kernel_cmd`` in a sandbox.
 
     ``workdir`` is the path the kernel works in (its autograded folder); ``scratch`` is
@@ -285,11 +297,12 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
     ``hosts`` replaces /etc/hosts (the sandbox's host name on its own loopback);
     ``private`` is a copy of the instructor's file of hidden parameters
     (``LR_COURSE_PRIVATE``), bound read-only at :func:`private_inside`, where the
-    kernel's ``LR_COURSE_PRIVATE`` points.
+    kernel's ``LR_COURSE_PRIVATE`` points; ``cgroup_procs`` is the ``cgroup.procs`` file
+    of the sandbox's memory cgroup ("" for none).
     """
     python = sys.executable
     made: set = set()
-    cmd = [python, "-I", "-S", "-c", IGNORE_SIGINT_THEN_EXEC,
+    cmd = [python, "-I", "-S", "-c", IGNORE_SIGINT_THEN_EXEC, cgroup_procs,
            bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--hostname", "sandbox", "--clearenv"]
     env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
@@ -343,6 +356,105 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
     return cmd
 
 
+class MemoryGroup:
+    """A memory cgroup holding one sandbox: its processes, and the tmpfs pages they write.
+
+    :meth:`create` makes one under cgroup v1's memory hierarchy or, on cgroup v2, under
+    the root where the memory controller is enabled for children; it returns None where
+    neither can be written (not root, a container without cgroup access, macOS): the
+    per-process limits then stand alone, and :func:`memory_cgroup_problem` says why.
+    """
+
+    V1 = Path("/sys/fs/cgroup/memory")
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.procs = str(path / "cgroup.procs")
+
+    @classmethod
+    def create(cls, limit_bytes: int) -> "MemoryGroup | None":
+        return cls._create(limit_bytes)[0]
+
+    @classmethod
+    def _create(cls, limit_bytes: int) -> tuple["MemoryGroup | None", str]:
+        if not limit_bytes > 0:
+            raise ValueError(f"limit_bytes must be > 0, got {limit_bytes!r}")
+        name = f"lr-course-sandbox-{os.getpid()}-{os.urandom(4).hex()}"
+        if (cls.V1 / "memory.limit_in_bytes").exists():
+            settings = [("memory.limit_in_bytes", limit_bytes), ("memory.memsw.limit_in_bytes", limit_bytes)]
+            base = cls.V1
+        elif "memory" in _read(cls.V2 / "cgroup.subtree_control").split():
+            settings = [("memory.max", limit_bytes), ("memory.swap.max", 0)]
+            base = cls.V2
+        else:
+            return None, "no cgroup memory controller is available to this process"
+        path = base / name
+        try:
+            path.mkdir()
+        except OSError as err:
+            return None, f"cannot make a cgroup under {base} ({err.strerror or err})"
+        group = cls(path)
+        try:
+            for key, value in settings:
+                if (path / key).exists() or key.startswith("memory.limit") or key == "memory.max":
+                    (path / key).write_text(str(value))
+        except OSError as err:
+            group.remove()
+            return None, f"cannot set a memory limit in {path} ({err.strerror or err})"
+        return group, ""
+
+    def oom_kills(self) -> int:
+        """How many of the group's processes the kernel killed for going over its limit."""
+        for name in ("memory.oom_control", "memory.events"):  # cgroup v1, v2
+            for line in _read(self.path / name).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    return int(value)
+        return 0
+
+    def members(self) -> list[int]:
+        return [int(pid) for pid in _read(self.path / "cgroup.procs").split()]
+
+    def remove(self) -> None:
+        """Kill what is left in the group (nothing, normally: --die-with-parent) and remove it."""
+        for attempt in range(50):
+            for pid in self.members():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02 * (attempt + 1))
+
+
+def _read(path: Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def memory_cgroup_problem() -> str | None:
+    """Why the sandbox's memory cannot be limited as a whole here (None: it can)."""
+    group, problem = MemoryGroup._create(GiB)
+    if group is not None:
+        group.remove()
+    return problem or None
+
+
+def memory_folder() -> str:
+    """Where a sandbox's files live: a tmpfs (``/dev/shm``) where there is one, so that the
+    working copy a kernel writes to counts in its memory cgroup; else ``/tmp``."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else "/tmp"
+
+
 def private_inside(private: Path) -> str:
     """Where the kernel reads the hidden parameters' file (its suffix says TOML or JSON)."""
     return "/etc/lr-course-private" + Path(private).suffix
@@ -375,6 +487,8 @@ def _chown_tree(path: Path, uid: int) -> None:
             os.lchown(os.path.join(folder, name), uid, uid)
 
 
+_LIVE: dict = {}  # id -> SandboxedKernelManager whose sandbox is not released yet
+
 try:  # nbgrader and jupyter_client are there when nbgrader loads this file
     from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import CellTimeoutError
@@ -393,6 +507,8 @@ if AsyncKernelManager is not None:
         _sandbox_dir: Path | None = None
         _sandbox_timer: threading.Timer | None = None
         _sandbox_workdir: Path | None = None
+        _sandbox_group: MemoryGroup | None = None
+        _warned_no_group = False  # once per grading process
 
         async def _async_pre_start_kernel(self, **kw):
             bwrap = check_available()
@@ -400,7 +516,16 @@ if AsyncKernelManager is not None:
             self._sandbox_privileged = os.geteuid() == 0
             self._sandbox_limits = SandboxLimits.from_env()
             # Short path: Unix socket names are limited to ~107 bytes.
-            self._sandbox_dir = Path(tempfile.mkdtemp(prefix="lrk-", dir="/tmp"))
+            self._sandbox_dir = Path(tempfile.mkdtemp(prefix="lrk-", dir=memory_folder()))
+            if self._sandbox_group is not None:  # a restarted kernel gets a fresh group
+                self._sandbox_group.remove()
+            _LIVE[id(self)] = self
+            group, problem = MemoryGroup._create(self._sandbox_limits.memory_bytes)
+            self._sandbox_group = group
+            if group is None and not SandboxedKernelManager._warned_no_group:
+                SandboxedKernelManager._warned_no_group = True
+                self.log.warning("grading sandbox: %s, so memory is limited per process "
+                                 "(LR_COURSE_SANDBOX_MEMORY_GB), not for the sandbox as a whole", problem)
             channels = self._sandbox_dir / "c"
             channels.mkdir()
             self.transport = "ipc"
@@ -435,7 +560,8 @@ if AsyncKernelManager is not None:
             return sandbox_command(kernel_cmd, bwrap=self._sandbox_bwrap, workdir=workdir, scratch=scratch,
                                    channels=self._sandbox_dir / "c", view=view, limits=self._sandbox_limits,
                                    environ=env, privileged=self._sandbox_privileged, hosts=hosts,
-                                   private=private)
+                                   private=private,
+                                   cgroup_procs=self._sandbox_group.procs if self._sandbox_group else "")
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if self._sandbox_privileged:
@@ -463,11 +589,30 @@ if AsyncKernelManager is not None:
             try:
                 await super()._async_cleanup_resources(restart=restart)
             finally:
-                if self._sandbox_timer is not None:
-                    self._sandbox_timer.cancel()
-                if self._sandbox_dir is not None and not restart:
-                    shutil.rmtree(self._sandbox_dir, ignore_errors=True)
-                    self._sandbox_dir = None
+                if not restart:
+                    self.sandbox_release()
+
+        def sandbox_release(self) -> None:
+            """Stop the timer, say whether the sandbox went over its memory, remove its files
+            and its cgroup. Idempotent; also called after a kernel that died (nbclient then
+            skips the cleanup above)."""
+            _LIVE.pop(id(self), None)
+            if self._sandbox_timer is not None:
+                self._sandbox_timer.cancel()
+            group, self._sandbox_group = self._sandbox_group, None
+            kills = group.oom_kills() if group is not None else 0
+            if kills:
+                self.log.error("grading sandbox: %s went over its %.3g GiB of memory "
+                               "(LR_COURSE_SANDBOX_MEMORY_GB: its processes and the files it "
+                               "wrote); %d of its processes were killed, and if the kernel was "
+                               "one of them the submission is not graded",
+                               submission_of(self._sandbox_workdir), self._sandbox_limits.memory_bytes / GiB,
+                               kills)
+            if self._sandbox_dir is not None:
+                shutil.rmtree(self._sandbox_dir, ignore_errors=True)
+                self._sandbox_dir = None
+            if group is not None:
+                group.remove()  # after its files: their pages are charged to it
 
     class SandboxedExecute(Execute):
         """nbgrader's Execute preprocessor, with every kernel in the grading sandbox.
@@ -510,7 +655,14 @@ if AsyncKernelManager is not None:
             info = (resources or {}).get("nbgrader", {})
             self._submission = submission_name(info.get("student"), info.get("assignment"))
             self._shared_until = None  # monotonic deadline shared by the cells after a timeout
-            return super().preprocess(nb, resources, km)
+            before = set(_LIVE)
+            try:
+                return super().preprocess(nb, resources, km)
+            finally:  # a kernel that died is not cleaned up by nbclient: its sandbox is, here
+                for key in set(_LIVE) - before:
+                    manager = _LIVE.get(key)
+                    if manager is not None:
+                        manager.sandbox_release()
 
         def _cell_timeout(self, cell):
             """The per-cell limit; after a first timeout, what is left of the shared budget."""
