@@ -487,6 +487,8 @@ def render_table(data: dict) -> str:
             "printed counts as a failure). *Worst margin*: how far the measured quantity stayed "
             "from the verdict's threshold at its worst seed, as a fraction of the threshold "
             "(`helpers.margin_below` / `margin_above`), at the shift where it came closest; "
+            "where the threshold is 0 (one quantity compared with another) it is the absolute "
+            "room in the claim's unit, so 0.8% there means 0.008 (nats, points, ...); "
             f"\"(thin)\" from 0 to {THIN:.0%}; \"—\" where the verdict logs no margin.",
         ]
     else:
