@@ -18,7 +18,9 @@ kernel) to a fresh interpreter (``python -I``), which
    loss.
 
 The learner's kernel holds no cache of scores, no reference recipe and no hidden
-parameter, and the feedback shows only the test cells' fixed messages. What a kernel's
+parameter, and the feedback shows only the test cells' fixed messages. When grading in
+the sandbox, the scoring interpreter runs in a sandbox of its own, started from outside
+by the grader (tools/scorer_broker.py): only that one can read the private file. What a kernel's
 own code can still do (replace :func:`grade` or ``subprocess`` before the test cells
 run) is flagged by ``tools/suspicious.py``.
 
@@ -38,6 +40,7 @@ from pathlib import Path
 
 PRIVATE_ENV = "LR_COURSE_PRIVATE"
 TIMEOUT_ENV = "LR_COURSE_CAPSTONE_TIMEOUT"
+SCORER_ENV = "LR_COURSE_SCORER"  # set by the grading sandbox: the socket of its scorer (tools/scorer_broker.py)
 DEFAULT_TIMEOUT = 55.0  # stays inside nbgrader's 60 s per cell (nbgrader_config.py)
 MARKER = "capstone-result:"
 TESTS = ("quick", "short_runs", "long_runs", "short_wide", "long_wide", "tight", "decays")
@@ -129,6 +132,10 @@ def grade(recipe, *, timeout: float | None = None) -> dict[str, bool]:
     nbgrader's 60 s per cell, so a slow recipe fails its tests instead of timing the cell
     out. Scoring the reference takes 10-12 s on an idle core and about 30 s on a core
     shared with two busy PyTorch processes (it uses one thread).
+
+    In the grading sandbox (``LR_COURSE_SCORER`` set), the request goes to the
+    sandbox's scorer (tools/scorer_broker.py), which scores in a sandbox of its own,
+    the only one that sees the instructor's private parameters, and once per kernel.
     """
     if timeout is None:
         raw = os.environ.get(TIMEOUT_ENV, "").strip()
@@ -144,22 +151,51 @@ def grade(recipe, *, timeout: float | None = None) -> dict[str, bool]:
         payload = cloudpickle.dumps(recipe)
     except Exception:  # noqa: BLE001 - whatever the recipe holds, the answer is "not gradable"
         return failed
-    root = str(Path(__file__).resolve().parent.parent)
-    code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-    try:
-        done = subprocess.run([sys.executable, "-I", "-c", code], input=payload, capture_output=True,
-                              timeout=timeout, env=env, check=False)
-    except (subprocess.TimeoutExpired, OSError):
-        return failed
-    lines = [ln for ln in done.stdout.decode("utf-8", "replace").splitlines() if ln.startswith(MARKER)]
-    if done.returncode != 0 or len(lines) != 1:
+    broker = os.environ.get(SCORER_ENV, "").strip()
+    if broker:  # in the grading sandbox: the scorer runs in a sandbox of its own
+        lines = _ask_broker(broker, payload, timeout)
+        if lines is None:
+            return failed
+    else:
+        root = str(Path(__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+        try:
+            done = subprocess.run([sys.executable, "-I", "-c", code], input=payload, capture_output=True,
+                                  timeout=timeout, env=env, check=False)
+        except (subprocess.TimeoutExpired, OSError):
+            return failed
+        if done.returncode != 0:
+            return failed
+        lines = done.stdout.decode("utf-8", "replace").splitlines()
+    lines = [ln for ln in lines if ln.startswith(MARKER)]
+    if len(lines) != 1:
         return failed
     try:
         result = json.loads(lines[0][len(MARKER):])
     except ValueError:
         return failed
     return {name: isinstance(result, dict) and result.get(name) is True for name in TESTS}
+
+
+def _ask_broker(path: str, payload: bytes, timeout: float) -> list[str] | None:
+    """The reply lines of the grading sandbox's scorer (tools/scorer_broker.py); None if it failed."""
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout + 30)  # the broker enforces ``timeout``; this only bounds a hang
+            conn.connect(path)
+            # No half-close: the broker reads the end of file as "stopped waiting" and stops the scorer.
+            conn.sendall(json.dumps({"timeout": timeout, "size": len(payload)}).encode() + b"\n" + payload)
+            reply = bytearray()
+            while len(reply) < 1 << 16:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return None
+    return bytes(reply).decode("utf-8", "replace").splitlines()
 
 
 # ---------------------------------------------------------------- the scoring interpreter

@@ -165,7 +165,7 @@ def test_a_malformed_private_file_stops_grading(tmp_path, bad, word):
         capstone.load_hidden({capstone.PRIVATE_ENV: str(tmp_path / "missing.toml")})
 
 
-def test_the_sandbox_binds_a_copy_of_the_private_file(tmp_path):
+def test_only_the_scorers_sandbox_binds_a_copy_of_the_private_file(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     import grading_sandbox as gs
     private = tmp_path / "capstone.toml"
@@ -188,6 +188,14 @@ def test_the_sandbox_binds_a_copy_of_the_private_file(tmp_path):
                                view=gs.View(), limits=gs.SandboxLimits(), environ={gs.PRIVATE_ENV: str(private)},
                                privileged=False)
     assert str(private) not in plain and gs.PRIVATE_ENV not in plain  # never the instructor's own path
+    # A kernel's command: the scorer's socket, never the private file (only its scorer sandbox gets that).
+    kernel = gs.sandbox_command(["python"], bwrap="bwrap", workdir=tmp_path, scratch=tmp_path, channels=tmp_path,
+                                view=gs.View(), limits=gs.SandboxLimits(),
+                                environ={gs.PRIVATE_ENV: str(private), gs.SCORER_ENV: "/elsewhere"},
+                                privileged=False, scorer=str(tmp_path / "s"))
+    assert ["--setenv", gs.SCORER_ENV, str(tmp_path / "s")] == kernel[kernel.index(gs.SCORER_ENV) - 1:
+                                                                       kernel.index(gs.SCORER_ENV) + 2]
+    assert gs.PRIVATE_ENV not in kernel and str(copy) not in kernel and "/elsewhere" not in kernel
 
 
 def test_the_scorer_reads_the_private_file(tmp_path, monkeypatch):
@@ -334,6 +342,20 @@ def test_an_honest_training_loop_is_not_flagged_as_a_nested_step():
                        "model.weight = w\n") == []
 
 
+PROBE = """\
+import glob, os, cloudpickle, helpers.capstone
+print("PROBE files:", {p: open(p).read() for p in glob.glob("/etc/lr-course-private*") + glob.glob("/**/capstone.json")})
+print("PROBE env:", os.environ.get("LR_COURSE_PRIVATE"))
+def _leak(model, budget_steps):
+    import glob, json, os, sys
+    text = "".join(open(p).read() for p in glob.glob("/etc/lr-course-private*"))
+    sys.stdout.write("capstone-result:" + json.dumps({"quick": True, "leak": text}) + "\\n")
+    sys.stdout.flush()
+    os._exit(0)
+print("PROBE reply:", helpers.capstone._ask_broker(os.environ["LR_COURSE_SCORER"], cloudpickle.dumps(_leak), 50))
+"""
+
+
 @pytest.mark.slow
 def test_autograde_in_the_sandbox_uses_the_private_file(tmp_path):
     """The documented cycle for 08, sandboxed, with a private file: the solution keeps full marks, and a
@@ -374,7 +396,13 @@ def test_autograde_in_the_sandbox_uses_the_private_file(tmp_path):
         if nbgrader_meta(cell).get("grade_id") == GID:
             cell.source = ("def recipe(model, budget_steps):\n"
                            "    return torch.optim.AdamW(model.parameters(), lr=0.005, weight_decay=0.0), None\n")
-    for student, nb in (("solution", solution), ("constant", constant)):
+    # A curious learner: looks for the private file, then asks the scorer itself, with a recipe
+    # that reads the file there and prints its own result line carrying it (and exits).
+    reader = read(solution_path(AID))
+    for cell in reader.cells:
+        if nbgrader_meta(cell).get("grade_id") == GID:
+            cell.source = PROBE + cell.source
+    for student, nb in (("solution", solution), ("constant", constant), ("reader", reader)):
         folder = course / "submitted" / student / AID
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{AID}.ipynb")
@@ -385,3 +413,10 @@ def test_autograde_in_the_sandbox_uses_the_private_file(tmp_path):
     assert all(scores["solution", gid] > 0 for gid in ("cap-rules", "cap-runs", "cap-short", "cap-long",
                                                        "cap-tight")), scores
     assert scores["constant", "cap-short"] > 0 and scores["constant", "cap-long"] == 0, scores
+    # The reader found no file, no path, and got back only which tests pass; its scoring was
+    # used up, so the hidden tests score nothing.
+    ran = "\n".join(o.get("text", "") for c in read(course / "autograded" / "reader" / AID / f"{AID}.ipynb").cells
+                    for o in c.get("outputs", []))
+    assert "PROBE files: {}" in ran and "PROBE env: None" in ran, ran
+    assert "PROBE reply: ['capstone-result:{" in ran and "31337" not in ran and "leak" not in ran, ran
+    assert all(scores["reader", gid] == 0 for gid in ("cap-runs", "cap-short", "cap-long", "cap-tight")), scores

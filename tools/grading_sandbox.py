@@ -35,6 +35,10 @@ bubblewrap (``bwrap``, Debian's ``bubblewrap`` package), started by this file th
   per-cell timeout, the cells after it share one more timeout in all
   (``SandboxedExecute.after_timeout``), so an endless loop that every later test calls
   costs about two timeouts, not one per test.
+- **The capstone's scorer** (notebook 08) runs in a second sandbox of the same kind,
+  started by the grading process when the kernel asks for a scoring over a Unix socket
+  in its channels folder (``ScorerBroker``, tools/scorer_broker.py); only that sandbox
+  sees the instructor's private parameters (``LR_COURSE_PRIVATE``).
 - **Lifetime.** ``--unshare-pid --die-with-parent``: the kernel is process 2 of its own
   PID namespace; when it ends, or nbgrader ends, the kernel of that namespace kills
   every process left in it.
@@ -60,8 +64,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
 
+from scorer_broker import ScorerBroker
+
 OPT_OUT = "LR_COURSE_UNSANDBOXED_GRADING"
 PRIVATE_ENV = "LR_COURSE_PRIVATE"  # the capstone's hidden parameters (helpers/capstone.py)
+SCORER_ENV = "LR_COURSE_SCORER"  # the socket of a kernel's capstone scorer (tools/scorer_broker.py)
 SANDBOX_UID = 65534  # "nobody" on Debian and most Linux systems
 FIX = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`) on a Linux machine "
        "with user namespaces, or grade without a sandbox at your own risk by setting "
@@ -289,7 +296,7 @@ DROP_THEN_EXEC = (
 def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch: Path, channels: Path,
                     view: View, limits: SandboxLimits, environ: dict, privileged: bool,
                     hosts: Path | None = None, private: Path | None = None,
-                    cgroup_procs: str = "") -> list[str]:
+                    cgroup_procs: str = "", scorer: str | None = None) -> list[str]:
     """The command that runs ``kernel_cmd`` in a sandbox.
 
     ``workdir`` is the path the kernel works in (its autograded folder); ``scratch`` is
@@ -297,8 +304,10 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
     ``hosts`` replaces /etc/hosts (the sandbox's host name on its own loopback);
     ``private`` is a copy of the instructor's file of hidden parameters
     (``LR_COURSE_PRIVATE``), bound read-only at :func:`private_inside`, where the
-    kernel's ``LR_COURSE_PRIVATE`` points; ``cgroup_procs`` is the ``cgroup.procs`` file
-    of the sandbox's memory cgroup ("" for none).
+    sandboxed process's ``LR_COURSE_PRIVATE`` points: only the capstone's scorer gets it,
+    never a kernel; ``cgroup_procs`` is the ``cgroup.procs`` file of the sandbox's memory
+    cgroup ("" for none); ``scorer`` is the socket of the kernel's scorer
+    (``LR_COURSE_SCORER``, tools/scorer_broker.py).
     """
     python = sys.executable
     made: set = set()
@@ -307,8 +316,11 @@ def sandbox_command(kernel_cmd: list[str], *, bwrap: str, workdir: Path, scratch
            "--die-with-parent", "--hostname", "sandbox", "--clearenv"]
     env = {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
     env.pop(PRIVATE_ENV, None)
+    env.pop(SCORER_ENV, None)
     if private is not None:
         env[PRIVATE_ENV] = private_inside(private)
+    if scorer is not None:
+        env[SCORER_ENV] = scorer
     env.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", USER="nobody", LOGNAME="nobody",
                JPY_PARENT_PID="1",  # ipykernel: no parent poller (bwrap is process 1), no console banner
                PATH=os.pathsep.join([str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
@@ -508,6 +520,7 @@ if AsyncKernelManager is not None:
         _sandbox_timer: threading.Timer | None = None
         _sandbox_workdir: Path | None = None
         _sandbox_group: MemoryGroup | None = None
+        _sandbox_broker = None  # ScorerBroker: the capstone's scorer, in a sandbox of its own
         _warned_no_group = False  # once per grading process
 
         async def _async_pre_start_kernel(self, **kw):
@@ -519,6 +532,8 @@ if AsyncKernelManager is not None:
             self._sandbox_dir = Path(tempfile.mkdtemp(prefix="lrk-", dir=memory_folder()))
             if self._sandbox_group is not None:  # a restarted kernel gets a fresh group
                 self._sandbox_group.remove()
+            if self._sandbox_broker is not None:
+                self._sandbox_broker.close()
             _LIVE[id(self)] = self
             group, problem = MemoryGroup._create(self._sandbox_limits.memory_bytes)
             self._sandbox_group = group
@@ -556,12 +571,34 @@ if AsyncKernelManager is not None:
             env.update(self._launch_args.get("env") or {})
             hosts = self._sandbox_dir / "hosts"
             hosts.write_text("127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n")
-            private = copy_private(env, self._sandbox_dir)
+            private = copy_private(env, self._sandbox_dir)  # outside the kernel's view: for its scorer
+            procs = self._sandbox_group.procs if self._sandbox_group else ""
+            scorer = self._sandbox_dir / "c" / "s"
+            self._sandbox_broker = ScorerBroker(
+                scorer, functools.partial(self._scorer_command, course, view, env, hosts, private, procs),
+                self.log, submission_of(workdir))
             return sandbox_command(kernel_cmd, bwrap=self._sandbox_bwrap, workdir=workdir, scratch=scratch,
                                    channels=self._sandbox_dir / "c", view=view, limits=self._sandbox_limits,
                                    environ=env, privileged=self._sandbox_privileged, hosts=hosts,
-                                   private=private,
-                                   cgroup_procs=self._sandbox_group.procs if self._sandbox_group else "")
+                                   cgroup_procs=procs, scorer=str(scorer))
+
+        def _scorer_command(self, course, view, env, hosts, private, procs) -> list[str]:
+            """A fresh sandbox for one scoring: like the kernel's, with an empty working folder,
+            no channels, and the private parameters (the kernel never sees them)."""
+            base = Path(tempfile.mkdtemp(prefix="s", dir=self._sandbox_dir))
+            (base / "w").mkdir()
+            (base / "c").mkdir()
+            if self._sandbox_privileged:
+                _chown_tree(base, SANDBOX_UID)
+            code = "from helpers.capstone import _main; _main()"
+            origins = _helpers_origins(course, [_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)])
+            if origins:
+                root = str(Path(origins[0]).resolve().parent.parent)
+                code = f"import sys; sys.path.insert(0, {root!r}); " + code
+            return sandbox_command([sys.executable, "-I", "-c", code], bwrap=self._sandbox_bwrap,
+                                   workdir=base / "w", scratch=base / "w", channels=base / "c", view=view,
+                                   limits=self._sandbox_limits, environ=env, privileged=self._sandbox_privileged,
+                                   hosts=hosts, private=private, cgroup_procs=procs)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if self._sandbox_privileged:
@@ -599,6 +636,9 @@ if AsyncKernelManager is not None:
             _LIVE.pop(id(self), None)
             if self._sandbox_timer is not None:
                 self._sandbox_timer.cancel()
+            broker, self._sandbox_broker = self._sandbox_broker, None
+            if broker is not None:
+                broker.close()
             group, self._sandbox_group = self._sandbox_group, None
             kills = group.oom_kills() if group is not None else 0
             if kills:

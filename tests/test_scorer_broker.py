@@ -1,0 +1,158 @@
+"""The capstone's scorer as the grading sandbox runs it (tools/scorer_broker.py).
+
+The kernel's ``helpers.capstone.grade`` sends the recipe to a broker outside the
+sandbox, which starts the scorer in a sandbox of its own. These tests put a stand-in
+scorer behind a real broker (the command is the only thing replaced) and check what
+comes back to the kernel: only which tests pass, once per kernel, nothing after a
+timeout or once the kernel stops waiting. The end-to-end run in the real sandboxes,
+with a private file the kernel tries to read, is in test_capstone.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import capstone
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import scorer_broker  # noqa: E402
+from scorer_broker import MARKER, ScorerBroker  # noqa: E402
+
+SECRET = "seeds=[987654321]"
+ALL = dict.fromkeys(capstone.TESTS, True)
+
+
+def fake_scorer(body: str) -> list[str]:
+    return [sys.executable, "-c", "import json, os, sys, time\nsys.stdin.buffer.read()\n" + body]
+
+
+@pytest.fixture
+def broker(tmp_path, monkeypatch, caplog):
+    """broker(body, **kw): a broker whose scorer runs ``body``; the kernel's grade() talks to it."""
+    made = []
+
+    def start(body: str, **kw) -> ScorerBroker:
+        path = tmp_path / f"s{len(made)}"
+        b = ScorerBroker(path, lambda: fake_scorer(body), logging.getLogger("test-broker"), "submission of 'x'",
+                         **kw)
+        made.append(b)
+        monkeypatch.setenv(capstone.SCORER_ENV, str(path))
+        return b
+    caplog.set_level(logging.INFO, logger="test-broker")
+    yield start
+    for b in made:
+        b.close()
+
+
+def test_the_markers_agree():
+    assert scorer_broker.MARKER == capstone.MARKER and scorer_broker.TESTS == capstone.TESTS
+    assert scorer_broker.SCORER_ENV == capstone.SCORER_ENV
+
+
+def test_the_kernel_gets_only_which_tests_pass(broker, caplog):
+    """A recipe can print anything, even its own result line, and exit: only booleans come back."""
+    body = (f"print({SECRET!r})\n"
+            f"print({MARKER!r} + json.dumps({{**{ALL!r}, 'tight': 'yes', 'leak': {SECRET!r}}}))\n"
+            "sys.stdout.flush(); os._exit(0)\n")
+    broker(body)
+    reply = capstone._ask_broker(os.environ[capstone.SCORER_ENV], b"recipe", 10)
+    assert reply == [MARKER + json.dumps({**ALL, "tight": False})]
+    assert SECRET not in caplog.text and "tight failed" in caplog.text and "submission of 'x'" in caplog.text
+
+
+def test_grade_returns_the_brokers_answer(broker):
+    broker(f"print({MARKER!r} + json.dumps({ALL!r}))")
+    assert capstone.grade(capstone.reference(0.015)) == ALL
+
+
+@pytest.mark.parametrize("body", [
+    f"print({MARKER!r} + json.dumps({ALL!r})); sys.exit(3)",  # a result, then an error
+    f"print({MARKER!r} + json.dumps({ALL!r})); print({MARKER!r} + '{{}}')",  # two result lines
+    f"print({MARKER!r} + '[1, 2]')",  # not a dict
+    "print('nothing')",
+])
+def test_a_scorer_that_fails_fails_every_test(broker, body):
+    broker(body)
+    assert capstone.grade(capstone.reference(0.015)) == dict.fromkeys(capstone.TESTS, False)
+
+
+def test_one_scoring_per_kernel(broker, caplog):
+    """A learner who calls the scorer from their own cell has used it up: the hidden tests get nothing."""
+    b = broker(f"print({MARKER!r} + json.dumps({ALL!r}))")
+    assert capstone.grade(capstone.reference(0.015)) == ALL
+    assert capstone.grade(capstone.reference(0.015)) == dict.fromkeys(capstone.TESTS, False)
+    assert b.calls == 2 and "scoring request 2" in caplog.text
+
+
+def test_a_scorer_past_its_timeout_is_stopped(broker, tmp_path):
+    pid_file = tmp_path / "pid"
+    broker(f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)")
+    start = time.monotonic()
+    assert capstone.grade(capstone.reference(0.015), timeout=1.5) == dict.fromkeys(capstone.TESTS, False)
+    assert time.monotonic() - start < 10
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_a_scorer_is_stopped_when_the_kernel_stops_waiting(broker, tmp_path):
+    """An interrupted cell (nbgrader's per-cell timeout) closes the socket: the scorer stops too."""
+    pid_file = tmp_path / "pid"
+    broker(f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(os.environ[capstone.SCORER_ENV])
+        conn.sendall(b'{"timeout": 100, "size": 6}\nrecipe')
+        _wait_for(pid_file.exists)
+    pid = int(pid_file.read_text())
+    _wait_for(lambda: not _alive(pid))
+
+
+def test_a_malformed_request_is_answered_with_failures(broker):
+    broker(f"print({MARKER!r} + json.dumps({ALL!r}))")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(os.environ[capstone.SCORER_ENV])
+        conn.sendall(b'{"timeout": 100}\nno size')
+        reply = conn.recv(4096).decode()
+    assert reply == MARKER + json.dumps(dict.fromkeys(capstone.TESTS, False)) + "\n"
+
+
+def test_closing_the_broker_stops_its_scorer(broker, tmp_path):
+    pid_file = tmp_path / "pid"
+    b = broker(f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(str(b.path))
+        conn.sendall(b'{"timeout": 100, "size": 6}\nrecipe')
+        _wait_for(pid_file.exists)
+        b.close()
+        pid = int(pid_file.read_text())
+        _wait_for(lambda: not _alive(pid))
+    assert not b.path.exists()
+
+
+def test_a_broker_that_cannot_be_reached_fails_every_test(monkeypatch):
+    """No fallback to a local scorer: in the sandbox that one could not read the private file."""
+    monkeypatch.setenv(capstone.SCORER_ENV, "/nonexistent/socket")
+    assert capstone.grade(capstone.reference(0.015), timeout=5) == dict.fromkeys(capstone.TESTS, False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (not yet reaped) counts as stopped
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(condition, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)

@@ -1,0 +1,199 @@
+"""The capstone's scorer, started for a grading kernel in a sandbox of its own.
+
+The hidden tests of notebook 08 score the learner's recipe with
+``helpers.capstone.grade``. In the grading sandbox that function does not start the
+scorer itself: it sends the pickled recipe over a Unix socket (``LR_COURSE_SCORER``,
+in the folder of the kernel's channels) to a :class:`ScorerBroker`, which runs in the
+grading process, outside the sandbox, and
+
+- starts the scorer in a second sandbox, the only one that sees the instructor's
+  private parameters (``LR_COURSE_PRIVATE``, bound read-only there): the kernel, and
+  so the learner's code, can neither read the file nor learn where it is;
+- answers with the outcome of each test and nothing else (the scorer's result line is
+  parsed and written anew, so a recipe that prints its own line and exits carries no
+  text back);
+- scores once per kernel (:data:`MAX_CALLS`): the hidden tests need one scoring, and
+  a learner who calls the scorer from their own cells, to probe the hidden
+  parameters one bit at a time, has used it up;
+- logs each outcome with the submission, so that an instructor can compare it with
+  the grades (a kernel that replaced ``grade`` and passed tests the scorer failed);
+- stops the scorer when the kernel stops waiting (a cell interrupted at its timeout)
+  or the sandbox is released.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+SCORER_ENV = "LR_COURSE_SCORER"
+MARKER = "capstone-result:"  # helpers.capstone.MARKER (the kernel's side parses the same line)
+TESTS = ("quick", "short_runs", "long_runs", "short_wide", "long_wide", "tight", "decays")
+MAX_CALLS = 1
+MAX_PAYLOAD = 64 * 1024 ** 2  # a pickled recipe is a few kB; a model's weights would still fit
+MAX_SECONDS = 600.0
+LONGEST_LINE = 1 << 16
+
+
+def parse_result(lines: list[str]) -> dict[str, bool] | None:
+    """{test: passed} from the scorer's result lines; None unless there is exactly one, well formed."""
+    found = [ln for ln in lines if ln.startswith(MARKER)]
+    if len(found) != 1:
+        return None
+    try:
+        result = json.loads(found[0][len(MARKER):])
+    except ValueError:
+        return None
+    if not isinstance(result, dict):
+        return None
+    return {name: result.get(name) is True for name in TESTS}
+
+
+def _read_request(conn: socket.socket) -> tuple[float, bytes] | None:
+    """(timeout, payload) of a request: a JSON header line ``{"timeout": s, "size": n}``, then n bytes.
+
+    The kernel keeps its end open while it waits: end of file means it stopped waiting.
+    """
+    data = bytearray()
+    while b"\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk or len(data) > LONGEST_LINE:
+            return None
+        data += chunk
+    header, _, rest = bytes(data).partition(b"\n")
+    try:
+        fields = json.loads(header.decode("utf-8"))
+        timeout, size = float(fields["timeout"]), int(fields["size"])
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        return None
+    if not (timeout > 0 and 0 <= size <= MAX_PAYLOAD):
+        return None
+    payload = bytearray(rest)
+    while len(payload) < size:
+        chunk = conn.recv(min(1 << 16, size - len(payload)))
+        if not chunk:
+            return None
+        payload += chunk
+    if len(payload) != size:
+        return None
+    return min(timeout, MAX_SECONDS), bytes(payload)
+
+
+def _gone(conn: socket.socket) -> bool:
+    """True once the kernel closed its end (it stopped waiting: interrupted, or killed)."""
+    ready, _, _ = select.select([conn], [], [], 0)
+    if not ready:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class ScorerBroker:
+    """Serves one grading kernel's scoring requests on ``path`` (a Unix socket).
+
+    ``command()`` returns the command of a fresh scorer sandbox (it reads the pickled
+    recipe on stdin and prints one result line); ``log`` is the grading process's
+    logger and ``name`` says which submission it serves.
+    """
+
+    def __init__(self, path: Path, command, log, name: str, *, max_calls: int = MAX_CALLS):
+        self.path, self._command, self._log, self._name = Path(path), command, log, name
+        self.max_calls, self.calls = max_calls, 0
+        self.results: list[dict | None] = []
+        self._proc: subprocess.Popen | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(str(self.path))
+        os.chmod(self.path, 0o666)  # the kernel's user (65534 when grading as root) connects
+        self._sock.listen(4)
+        self._thread = threading.Thread(target=self._serve, name=f"scorer {name}", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                try:
+                    self._answer(conn)
+                except OSError:
+                    pass  # the kernel went away; nothing to answer
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        request = _read_request(conn)
+        self.calls += 1
+        if request is None or self.calls > self.max_calls:
+            why = "a malformed request" if request is None else \
+                f"scoring request {self.calls} (one per submission: the hidden tests use it)"
+            self._log.warning("capstone scorer: %s sent %s; it is answered with every test failed", self._name, why)
+            result = None
+        else:
+            result = self._score(*request, conn)
+            self._log.info("capstone scorer: %s: %s", self._name,
+                           "no result" if result is None else ", ".join(f"{k} {'passed' if v else 'failed'}"
+                                                                       for k, v in result.items()))
+        self.results.append(result)
+        reply = MARKER + json.dumps(result if result is not None else dict.fromkeys(TESTS, False)) + "\n"
+        conn.sendall(reply.encode())
+
+    def _score(self, timeout: float, payload: bytes, conn: socket.socket) -> dict | None:
+        with self._lock:
+            if self._closed:
+                return None
+            self._proc = proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.DEVNULL)
+        lines: list[str] = []
+        reader = threading.Thread(target=self._keep_marker_lines, args=(proc.stdout, lines), daemon=True)
+        reader.start()
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.close()
+        except OSError:
+            pass  # the scorer stopped early; its exit status says so
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if time.monotonic() > deadline or _gone(conn) or self._closed:
+                proc.kill()
+                proc.wait()
+                return None
+            time.sleep(0.1)
+        reader.join(5)
+        return parse_result(lines) if proc.returncode == 0 else None
+
+    @staticmethod
+    def _keep_marker_lines(stream, lines: list[str]) -> None:
+        """Keep the result lines (at most a few, each bounded); read and drop everything else."""
+        for raw in iter(lambda: stream.readline(LONGEST_LINE), b""):
+            text = raw.decode("utf-8", "replace")
+            if text.startswith(MARKER) and len(lines) < 4:
+                lines.append(text.rstrip("\n"))
+        stream.close()
+
+    def close(self) -> None:
+        """Stop serving and stop a scorer that still runs. Idempotent."""
+        with self._lock:
+            self._closed = True
+            proc = self._proc
+        for end in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._sock.close):
+            try:
+                end()  # shutdown wakes the thread blocked in accept()
+            except OSError:
+                pass
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
