@@ -413,8 +413,9 @@ class LRAudit:
         'no steps'
         """
         applied, planned, index = self._arrays(expected, group, start)
+        origin = as_plan(expected, len(applied), 0) if start and len(applied) else None
         return first_mismatch(applied, planned, self._rtol(rtol, index), seen_skips=tuple(self.skipped),
-                              processes=_processes(), start=start)
+                              processes=_processes(), start=start, origin=origin)
 
     def assert_matches(self, expected: Plan, group: Union[int, str, None] = None,
                        rtol: Optional[float] = None, start: int = 0) -> None:

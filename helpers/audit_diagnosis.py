@@ -73,7 +73,9 @@ class LRMismatch:
         One of ``"ahead"``, ``"behind"`` (the applied LRs are the plan shifted by ``k``
         steps), ``"constant"`` (the LR never changed), ``"stepped too often"`` (applied
         LR at step ``i`` is the plan's at ``k * i + offset``), ``"restarted"`` (from step
-        ``k`` on, the applied LRs repeat the plan from its step 0), ``"skipped"`` (the
+        ``k`` on, the applied LRs repeat the plan from its step ``offset``: 0 when the
+        scheduler was re-created, 1 when the optimizer's state was loaded and the
+        scheduler's was not, so the first resumed step still used the saved LR), ``"skipped"`` (the
         applied LRs are the plan with the steps in ``skipped`` left out), ``"fewer steps"``,
         ``"more steps"`` (the values agree but the lengths differ), ``"no steps"`` (no
         optimizer step was recorded), ``"unexplained"`` (none of these).
@@ -87,7 +89,8 @@ class LRMismatch:
     offset : int
         For ``"stepped too often"``: the applied LR at step ``i`` is the plan's at
         ``k * i + offset`` (``k - 1`` when the scheduler also stepped on the micro-batches
-        before the first optimizer step); else 0.
+        before the first optimizer step); for ``"restarted"``, the plan step the restart
+        went back to (0 or 1); else 0.
     skipped : tuple of int
         For ``"skipped"``: the plan's steps whose LR no step used.
     seen_skips : tuple of int
@@ -187,9 +190,15 @@ skip steps with inf/NaN gradients, or did the loop stop early?)
                 f"the one planned for step {at} ({cause})")
 
     def _explain_restarted(self) -> str:
-        k = self.k
+        k, earlier = self.k, self.start + self.k - self.offset  # plan steps between applied and planned
+        if self.offset == 1:
+            return (f"the schedule went back to its step 1 at step {k}: the step before used the lr "
+                    f"planned for it, and from there every applied lr is the one planned {earlier} steps "
+                    f"earlier (was the run resumed with the optimizer's state_dict loaded but not the "
+                    f"scheduler's? the optimizer keeps the saved lr for one step, then the scheduler, "
+                    f"still at its step 0, takes over)")
         return (f"the schedule restarted at step {k}: from there every applied lr is the one planned "
-                f"{k} steps earlier, from the plan's step 0 (was the run resumed without loading the "
+                f"{earlier} steps earlier, from the plan's step 0 (was the run resumed without loading the "
                 f"scheduler's state_dict, or the scheduler re-created mid-run?)")
 
     def _explain_skipped(self) -> str:
@@ -314,8 +323,14 @@ def relative_errors(applied: np.ndarray, planned: np.ndarray) -> np.ndarray:
 
 
 def first_mismatch(applied: np.ndarray, planned: np.ndarray, rtol: float, *,
-                   seen_skips: tuple = (), processes: int = 1, start: int = 0) -> Optional[LRMismatch]:
-    """The first step that differs from the plan, with the pattern that explains the trace."""
+                   seen_skips: tuple = (), processes: int = 1, start: int = 0,
+                   origin: Optional[np.ndarray] = None) -> Optional[LRMismatch]:
+    """The first step that differs from the plan, with the pattern that explains the trace.
+
+    ``planned`` starts at plan step ``start``; ``origin``, the plan from its step 0 (for
+    ``start > 0``), lets a restart to the plan's beginning be named in an audit attached
+    after a resume.
+    """
     n, m = len(applied), len(planned)
     extra = dict(seen_skips=tuple(seen_skips), processes=processes, start=start)
     if n == 0:  # nothing recorded is never a pass
@@ -325,7 +340,8 @@ def first_mismatch(applied: np.ndarray, planned: np.ndarray, rtol: float, *,
     ok = _close(applied[:overlap], planned[:overlap], rtol, atol)
     if not ok.all():
         step = int(np.argmin(ok))
-        reason, k, offset, skipped = _diagnose(applied, planned, step, lambda a, b: _close(a, b, rtol, atol))
+        reason, k, offset, skipped = _diagnose(applied, planned, step, lambda a, b: _close(a, b, rtol, atol),
+                                               origin if start else None)
         return LRMismatch(step, float(planned[step]), float(applied[step]), reason, k, n, m, offset,
                           skipped=skipped, **extra)
     if n != m:
@@ -335,15 +351,22 @@ def first_mismatch(applied: np.ndarray, planned: np.ndarray, rtol: float, *,
     return None
 
 
-def _diagnose(applied, planned, first: int, close) -> tuple[str, int, int, tuple]:
+def _diagnose(applied, planned, first: int, close, origin=None) -> tuple[str, int, int, tuple]:
     """The simplest pattern that explains the whole trace: (reason, k, offset, skipped)."""
     n, m = len(applied), len(planned)
     overlap = min(n, m)
     if n >= MIN_CHECKED and close(applied, applied[0]).all() and not close(planned[:overlap], planned[0]).all():
         return "constant", 0, 0, ()
-    restart = _restart(applied, planned, first, close)
-    if restart:
+    # A restart goes back to the plan's step 0 (scheduler re-created) or, after one step at
+    # the lr the optimizer loaded, to its step 1 (the scheduler's state not loaded). In an
+    # audit attached at a resume (``origin`` given) it may come at once.
+    base, low = (planned, MIN_CHECKED) if origin is None else (origin, 0)
+    restart = _restart(applied, base, first, close, low)
+    if restart or (origin is not None and first == 0 and _holds(applied, base, close)):
         return "restarted", restart, 0, ()
+    restart = _restart(applied, base[1:], first, close, low + 1) if len(base) > 1 else 0
+    if restart:
+        return "restarted", restart, 1, ()
     for k in range(1, min(max(n, m), MAX_K + 1)):
         if _holds(applied, planned[k:], close):  # applied[i] == planned[i + k]
             return "ahead", k, 0, ()
@@ -370,8 +393,8 @@ def _holds(applied: np.ndarray, planned: np.ndarray, close) -> bool:
 RESTART_CANDIDATES = 16
 
 
-def _restart(applied, planned, first: int, close) -> int:
-    """``r`` such that applied[:r] == planned[:r] and applied[r:] == planned[:n - r], or 0.
+def _restart(applied, planned, first: int, close, low: int = MIN_CHECKED) -> int:
+    """``r >= low`` such that applied[:r] == planned[:r] and applied[r:] == planned[:n - r], or 0.
 
     Named from ``r = MIN_CHECKED`` on: a restart after 1 or 2 steps cannot be told from a
     plan recorded 1 or 2 steps late ("behind"). A restart at ``r`` puts the plan's step 0
@@ -380,9 +403,9 @@ def _restart(applied, planned, first: int, close) -> int:
     plateau at the start of the plan (StepLR) leaves few to verify.
     """
     n = len(applied)
-    if first < MIN_CHECKED or not len(planned):
+    if first < low or not len(planned):
         return 0
-    r = np.arange(MIN_CHECKED, first + 1)
+    r = np.arange(low, first + 1)
     keep = close(applied[r], planned[0])
     tail = n - 1 - r  # plan step of the last applied step
     keep &= (tail >= len(planned)) | close(applied[n - 1], planned[np.minimum(tail, len(planned) - 1)])
