@@ -353,8 +353,13 @@ def _texts(hidden: Hidden):
     return (Xt, yt), (torch.cat(H[0::2]), torch.cat(H[1::2]))
 
 
-def score(load_recipe, hidden: Hidden) -> dict[str, bool]:
-    """Every test's outcome. ``load_recipe()`` is called only after the reference runs."""
+def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict[str, bool]:
+    """Every test's outcome. ``load_recipe()`` is called only after the reference runs.
+
+    ``gaps``, if given, receives the mean held-out gap to the reference at each scored
+    budget (``{"short": ..., "long": ...}``, nats/char) where every run finished: for the
+    instructor's report (the grading sandbox's scorer logs it), never for the learner.
+    """
     (Xt, yt), held = _texts(hidden)
     budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
     ref = reference_losses(hidden, (Xt, yt), held)
@@ -371,18 +376,20 @@ def score(load_recipe, hidden: Hidden) -> dict[str, bool]:
         return None if _replaced(watched) else result
 
     out["quick"] = all(attempt(b, s) is not None for b, s in zip(hidden.quick_budgets, hidden.seeds * 12))
-    gaps, ends = {}, []
+    found, ends = {}, []
     for name, budget in budgets.items():
         runs = [attempt(budget, s) for s in hidden.seeds]
         if any(r is None for r in runs):
             ends.append(False)
             continue
         out[f"{name}_runs"] = runs[0][0] < math.log(96)
-        gaps[name] = sum(r[0] - ref[name, s] for r, s in zip(runs, hidden.seeds)) / len(hidden.seeds)
-        out[f"{name}_wide"] = gaps[name] <= hidden.wide_margin
+        found[name] = sum(r[0] - ref[name, s] for r, s in zip(runs, hidden.seeds)) / len(hidden.seeds)
+        out[f"{name}_wide"] = found[name] <= hidden.wide_margin
         ends += [bool(lrs) and lrs[-1] <= END_FRACTION * max(lrs) for _, lrs in runs]
-    out["tight"] = len(gaps) == 2 and max(gaps.values()) <= hidden.tight_margin
+    out["tight"] = len(found) == 2 and max(found.values()) <= hidden.tight_margin
     out["decays"] = all(ends)
+    if gaps is not None:
+        gaps.update({name: round(value, 6) for name, value in found.items() if math.isfinite(value)})
     return out
 
 
@@ -398,8 +405,9 @@ def _main() -> None:
     def load_recipe():
         import pickle
         return pickle.loads(payload)
-    result = score(load_recipe, hidden)
-    sys.stdout.write(MARKER + json.dumps(result) + "\n")
+    gaps: dict = {}
+    result = score(load_recipe, hidden, gaps)
+    sys.stdout.write(MARKER + json.dumps({**result, "gaps": gaps}) + "\n")
     sys.stdout.flush()
 
 

@@ -420,3 +420,16 @@ def test_autograde_in_the_sandbox_uses_the_private_file(tmp_path):
     assert "PROBE files: {}" in ran and "PROBE env: None" in ran, ran
     assert "PROBE reply: ['capstone-result:{" in ran and "31337" not in ran and "leak" not in ran, ran
     assert all(scores["reader", gid] == 0 for gid in ("cap-runs", "cap-short", "cap-long", "cap-tight")), scores
+    # The grading process kept what the scorer found, with the gaps the kernel never got, and
+    # the report reads it: the reader asked twice.
+    def kept(student):
+        nb = read(course / "autograded" / student / AID / f"{AID}.ipynb")
+        return nb.metadata["lr_course"][grading_sandbox.SCORER_METADATA]
+    (solved,) = kept("solution")
+    assert all(solved["tests"].values()) and set(solved["gaps"]) == {"short", "long"}, solved
+    assert len(kept("reader")) == 2 and kept("reader")[1]["tests"] is None
+    from grade_report import main as report
+    assert report([AID, "--course", str(course), "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "asked 2 times" in text.split("## Suspicious submissions", 1)[1].split("\n## ")[0], text
+    assert "## The capstone's scorer" in text and "| solution |" in text

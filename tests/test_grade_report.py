@@ -272,6 +272,73 @@ def test_suspicious_submissions_are_listed_with_cell_line_and_reason(hand_made, 
     assert all(r["suspicious"] == "" for (student, _), r in rows.items() if student != SUSPECT)
 
 
+# ---------------------------------------------------------------- the capstone scorer's records
+
+PASSED = {"quick": True, "short_runs": True, "long_runs": True, "short_wide": True, "long_wide": True,
+          "tight": True, "decays": True}
+# student: (auto score of the test cell, the scorer's records kept in the autograded notebook, or None)
+SCORED = {"ann": (1, [{"tests": PASSED, "gaps": {"short": 0.021, "long": 0.004}}]),
+          "ben": (0, [{"tests": {**PASSED, "tight": False}, "gaps": {"short": 0.31, "long": 0.12}}]),
+          "cat": (1, None),  # full marks, the scorer never asked: grade() replaced in the kernel
+          "dan": (1, [{"tests": {**PASSED, "long_wide": False}, "gaps": {"short": 0.05, "long": 0.4}}]),
+          "eli": (0, [{"tests": None, "gaps": {}}, {"tests": PASSED, "gaps": {"short": 0.0, "long": 0.0}}])}
+
+
+def scored_course(root: Path) -> Path:
+    root.mkdir(parents=True)
+    warnings.simplefilter("ignore", SAWarning)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        gb.add_assignment(AID)
+        gb.add_notebook(AID, AID)
+        gb.add_grade_cell("t1", AID, AID, max_score=1, cell_type="code")
+        for student, (auto, records) in SCORED.items():
+            gb.add_student(student)
+            gb.add_submission(AID, student)
+            grade = gb.find_grade("t1", AID, AID, student)
+            grade.auto_score, grade.needs_manual_grade = auto, False
+            gb.db.commit()
+            nb = autograded_notebook(None if auto else ("AssertionError", "", 2))
+            nb.cells = nb.cells[:2]
+            if records is not None:
+                nb.metadata["lr_course"] = {"capstone_scorer": records}
+            folder = root / "autograded" / student / AID
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / f"{AID}.ipynb")
+    return root
+
+
+def test_the_capstone_scorers_record_gives_gaps_and_flags_grades_it_did_not_give(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", tool_env()["PATH"])
+    course = scored_course(tmp_path / "course")
+    assert main(["00", "--course", str(course), "--out", str(tmp_path / "out")]) == 0
+    assert "3 suspicious submission(s), listed in report.md: cat, dan, eli" in capsys.readouterr().out
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    section = report.split("## The capstone's scorer", 1)[1].split("\n## ")[0]
+    assert "* short budget: 4 recipes scored, gap min 0.000, median 0.036, max 0.310" in section
+    assert "* long budget: 4 recipes scored, gap min 0.000, median 0.062, max 0.400" in section
+    assert "| ann | 0.021 | 0.004 | 1 |" in section and "| cat | – | – | 0 |" in section
+    assert section.index("| ann |") < section.index("| ben |") < section.index("| dan |"), "best long gap first"
+    flagged = report.split("## Suspicious submissions", 1)[1].split("\n## ")[0]
+    assert "**cat**" in flagged and "the scorer was never asked" in flagged
+    assert "**dan**" in flagged and "the scorer failed the recipe" in flagged
+    assert "**eli**" in flagged and "asked 2 times" in flagged
+    assert "**ann**" not in flagged and "**ben**" not in flagged
+
+
+def test_a_submitted_notebook_cannot_bring_its_own_scorer_record():
+    """What the learner's .ipynb carries under the scorer's name is dropped before grading records it."""
+    from grading_sandbox import SCORER_METADATA, record_scores
+    nb = new_notebook(metadata={"lr_course": {SCORER_METADATA: [{"tests": PASSED}], "other": 1}})
+    record_scores(nb, [])
+    assert nb.metadata["lr_course"] == {"other": 1}
+    nb = new_notebook(metadata={"lr_course": "forged"})
+    record_scores(nb, [{"tests": None, "gaps": {}}])
+    assert nb.metadata["lr_course"] == {SCORER_METADATA: [{"tests": None, "gaps": {}}]}
+    nb = new_notebook(metadata={"lr_course": {SCORER_METADATA: [{"tests": PASSED}]}})
+    record_scores(nb, [])
+    assert "lr_course" not in nb.metadata
+
+
 def test_errors_exit_2_with_one_line(hand_made, tmp_path, capsys):
     def error(*args: str) -> str:
         assert main(list(args)) == 2

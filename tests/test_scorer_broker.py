@@ -57,14 +57,31 @@ def test_the_markers_agree():
 
 
 def test_the_kernel_gets_only_which_tests_pass(broker, caplog):
-    """A recipe can print anything, even its own result line, and exit: only booleans come back."""
+    """A recipe can print anything, even its own result line, and exit: only booleans come back;
+    the gaps to the course's recipe stay with the broker (for the instructor's report)."""
     body = (f"print({SECRET!r})\n"
-            f"print({MARKER!r} + json.dumps({{**{ALL!r}, 'tight': 'yes', 'leak': {SECRET!r}}}))\n"
+            f"print({MARKER!r} + json.dumps({{**{ALL!r}, 'tight': 'yes', 'leak': {SECRET!r}, "
+            "'gaps': {'short': 0.0123, 'long': 'x', 'other': 5}}))\n"
             "sys.stdout.flush(); os._exit(0)\n")
-    broker(body)
+    b = broker(body)
     reply = capstone._ask_broker(os.environ[capstone.SCORER_ENV], b"recipe", 10)
     assert reply == [MARKER + json.dumps({**ALL, "tight": False})]
     assert SECRET not in caplog.text and "tight failed" in caplog.text and "submission of 'x'" in caplog.text
+    assert "gap at the short budget 0.012" in caplog.text and "0.0123" not in "".join(reply)
+    assert b.results == [{"tests": {**ALL, "tight": False}, "gaps": {"short": 0.0123}}]
+
+
+def test_the_scorer_reports_its_gaps_to_the_broker_only():
+    """The real scorer's line holds the gaps; grade() in a local interpreter returns booleans only."""
+    import cloudpickle
+    import subprocess
+    root = str(Path(__file__).resolve().parents[1])
+    code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
+    done = subprocess.run([sys.executable, "-I", "-c", code], input=cloudpickle.dumps(capstone.reference(0.015)),
+                          capture_output=True, timeout=300, check=True)
+    parsed = scorer_broker.parse_result(done.stdout.decode().splitlines())
+    assert parsed is not None and parsed[0] == ALL, parsed
+    assert set(parsed[1]) == {"short", "long"} and all(abs(v) < 1e-3 for v in parsed[1].values()), parsed  # the reference itself
 
 
 def test_grade_returns_the_brokers_answer(broker):

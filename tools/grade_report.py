@@ -39,6 +39,13 @@ report, and listed in scores.csv with an empty score and the message "no submiss
 Hand-graded answers still waiting for a grade are left out of their question's
 statistics in the same way ("not graded by hand yet").
 
+For the capstone (08), graded in the sandbox, the scorer's own record (kept in each
+autograded notebook's metadata by tools/grading_sandbox.py) adds a section: each
+learner's mean held-out gap to the course's recipe at the short and the long hidden
+budget (which the learner never sees), and the submissions whose test cells passed while
+the scorer failed them or was never asked (their kernel replaced the grading: listed
+as suspicious too), or that asked it more than once.
+
 report.md quotes the hidden tests that failed: it is for instructors, not learners.
 Exit status: 0 on success; 2, with a one-line message, for an unknown assignment, a
 missing gradebook, or an assignment without autograded submissions.
@@ -59,6 +66,7 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grading_feedback import configured_timeout, timed_out, timeout_text  # noqa: E402
+from grading_sandbox import SCORER_METADATA  # noqa: E402
 from suspicious import scan_submission  # noqa: E402
 
 TOP = 3  # failure messages listed per test cell
@@ -88,6 +96,7 @@ class Row:
     message: str = ""  # the failure's group label: what report.md counts
     error: str = ""  # the error exactly as the notebook shows it
     suspicious: tuple[str, ...] = ()  # why the submission looks like it games the grading
+    scorer: tuple | None = None  # the capstone scorer's records for this notebook (None: none kept)
     attempted: bool = True  # False: a failed test of an exercise still left as its stub
     numbers: tuple[tuple[str, float], ...] = ()  # the values a computed message filled in
 
@@ -343,16 +352,61 @@ def read_gradebook(course: Path, spec: str) -> tuple[str, list[Row], list[str], 
                 continue
             flags = suspicion(course, student, aid)
             for nb in submissions[student].notebooks:
-                seen, failures = notebook_failures(course / "autograded" / student / aid / f"{nb.name}.ipynb",
-                                                   timeout)
+                path = course / "autograded" / student / aid / f"{nb.name}.ipynb"
+                seen, failures = notebook_failures(path, timeout)
+                records = scorer_records(path)
                 order += [gid for gid in seen if gid not in order]
                 tests = {gc.name for gc in nb.notebook.grade_cells if gc.cell_type == "code"} - \
                         {sc.name for sc in nb.notebook.solution_cells}
                 for g in nb.grades:
                     rows.append(_grade_row(g, student, nb.name, g.name in tests, failures))
                     rows[-1].suspicious = flags
+                    rows[-1].scorer = records
         missing = sorted({s.id for s in gb.students} - set(submissions))
+    for student, mine in capstone_rows(rows).items():
+        why = scorer_disagreement(mine)
+        if why:
+            for r in rows:
+                if r.student == student:
+                    r.suspicious = (*r.suspicious, why)
     return aid, rows, order, missing
+
+
+def scorer_records(path: Path) -> tuple | None:
+    """The capstone scorer's records kept in an autograded notebook ({"tests", "gaps"} per
+    request), () when the notebook has none; None when the notebook cannot be read."""
+    try:
+        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    except (OSError, ValueError):
+        return None
+    found = (nb.metadata.get("lr_course") or {}).get(SCORER_METADATA) if isinstance(
+        nb.metadata.get("lr_course"), dict) else None
+    return tuple(r for r in found if isinstance(r, dict)) if isinstance(found, list) else ()
+
+
+def scorer_disagreement(rows: list[Row]) -> str | None:
+    """Why one student's capstone grades disagree with the scorer's record, or None."""
+    tests = [r for r in rows if r.test and r.score is not None]
+    if not tests:
+        return None
+    records = rows[0].scorer or ()
+    full = all(r.score >= r.max_score for r in tests)
+    if len(records) > 1:
+        return f"the capstone's scorer was asked {len(records)} times (once is the hidden tests' request)"
+    if full and not records:
+        return "every capstone test passed, but the scorer was never asked: the kernel replaced the grading"
+    outcome = records[0].get("tests") if records else None
+    if full and (not isinstance(outcome, dict) or not all(v is True for v in outcome.values())):
+        return "every capstone test passed, but the scorer failed the recipe: the kernel replaced the grading"
+    return None
+
+
+def capstone_rows(rows: list[Row]) -> dict[str, list[Row]]:
+    """{student: rows} of the notebooks that kept scorer records (the capstone graded in the sandbox)."""
+    if not any(r.scorer for r in rows):
+        return {}
+    return {student: [r for r in rows if r.student == student and r.scorer is not None]
+            for student in sorted({r.student for r in rows if r.scorer is not None})}
 
 
 def suspicion(course: Path, student: str, aid: str) -> tuple[str, ...]:
@@ -521,6 +575,29 @@ def _students_section(rows: list[Row]) -> list[str]:
     return lines + [""]
 
 
+def _capstone_section(rows: list[Row]) -> list[str]:
+    """Each learner's gap to the course's recipe at the hidden budgets, from the scorer's record."""
+    found = capstone_rows(rows)
+    if not found:
+        return []
+    gaps = {student: ((mine[0].scorer or ({},))[-1].get("gaps") or {}) for student, mine in found.items()}
+    lines = ["## The capstone's scorer", "",
+             "Each learner's mean held-out gap to the course's recipe (nats/char, over the hidden seeds; lower "
+             "is better, negative beats the recipe) at the short and the long hidden budget, as the scorer "
+             "measured it; learners never see these numbers. Empty: the recipe broke a rule or did not finish "
+             "there.", ""]
+    for budget in ("short", "long"):
+        values = sorted(g[budget] for g in gaps.values() if isinstance(g.get(budget), (int, float)))
+        if values:
+            lines.append(f"* {budget} budget: {len(values)} recipes scored, gap min {values[0]:.3f}, median "
+                         f"{statistics.median(values):.3f}, max {values[-1]:.3f}")
+    lines += ["", "| student | short budget | long budget | scorer requests |", "|---|---|---|---|"]
+    for student, g in sorted(gaps.items(), key=lambda kv: (kv[1].get("long", float("inf")), kv[0])):
+        cells = [f"{g[b]:.3f}" if isinstance(g.get(b), (int, float)) else "–" for b in ("short", "long")]
+        lines.append(f"| {student} | {cells[0]} | {cells[1]} | {len(found[student][0].scorer or ())} |")
+    return lines + [""]
+
+
 def _timeouts_section(rows: list[Row]) -> list[str]:
     """The submissions with a test cell stopped by the time limit, and which cells."""
     stopped = [t for t in totals(rows) if t.timed_out]
@@ -551,7 +628,8 @@ def render(aid: str, rows: list[Row], keys: list[tuple[str, str]], missing: list
         for student, reasons in flagged.items():
             lines.append(f"* **{student}**")
             lines += [f"  * {inline_code(reason)}" for reason in reasons]
-    lines += ["", *_timeouts_section(rows), *_totals_section(rows, totals_plot), "## Questions"]
+    lines += ["", *_timeouts_section(rows), *_totals_section(rows, totals_plot), *_capstone_section(rows),
+              "## Questions"]
     lines += ["", "| question | kind | points | students | mean | median | full | partial | zero | wrong | "
               "not attempted |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in keys:

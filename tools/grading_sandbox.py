@@ -500,6 +500,8 @@ def _chown_tree(path: Path, uid: int) -> None:
 
 
 _LIVE: dict = {}  # id -> SandboxedKernelManager whose sandbox is not released yet
+_STARTED: list = []  # kernel managers started, in order; SandboxedExecute takes its own back
+SCORER_METADATA = "capstone_scorer"  # nb.metadata["lr_course"][...]: what the scorer found, per request
 
 try:  # nbgrader and jupyter_client are there when nbgrader loads this file
     from jupyter_client.manager import AsyncKernelManager
@@ -533,7 +535,9 @@ if AsyncKernelManager is not None:
             if self._sandbox_group is not None:  # a restarted kernel gets a fresh group
                 self._sandbox_group.remove()
             if self._sandbox_broker is not None:
-                self._sandbox_broker.close()
+                self._close_broker()
+            if not any(m is self for m in _STARTED):
+                _STARTED.append(self)
             _LIVE[id(self)] = self
             group, problem = MemoryGroup._create(self._sandbox_limits.memory_bytes)
             self._sandbox_group = group
@@ -629,6 +633,12 @@ if AsyncKernelManager is not None:
                 if not restart:
                     self.sandbox_release()
 
+        def _close_broker(self) -> None:
+            broker, self._sandbox_broker = self._sandbox_broker, None
+            if broker is not None:
+                broker.close()
+                self.sandbox_scores = [*getattr(self, "sandbox_scores", []), *broker.results]
+
         def sandbox_release(self) -> None:
             """Stop the timer, say whether the sandbox went over its memory, remove its files
             and its cgroup. Idempotent; also called after a kernel that died (nbclient then
@@ -636,9 +646,7 @@ if AsyncKernelManager is not None:
             _LIVE.pop(id(self), None)
             if self._sandbox_timer is not None:
                 self._sandbox_timer.cancel()
-            broker, self._sandbox_broker = self._sandbox_broker, None
-            if broker is not None:
-                broker.close()
+            self._close_broker()
             group, self._sandbox_group = self._sandbox_group, None
             kills = group.oom_kills() if group is not None else 0
             if kills:
@@ -695,7 +703,7 @@ if AsyncKernelManager is not None:
             info = (resources or {}).get("nbgrader", {})
             self._submission = submission_name(info.get("student"), info.get("assignment"))
             self._shared_until = None  # monotonic deadline shared by the cells after a timeout
-            before = set(_LIVE)
+            before, mark = set(_LIVE), len(_STARTED)
             try:
                 return super().preprocess(nb, resources, km)
             finally:  # a kernel that died is not cleaned up by nbclient: its sandbox is, here
@@ -703,6 +711,8 @@ if AsyncKernelManager is not None:
                     manager = _LIVE.get(key)
                     if manager is not None:
                         manager.sandbox_release()
+                mine, _STARTED[mark:] = _STARTED[mark:], []
+                record_scores(nb, [r for m in mine for r in getattr(m, "sandbox_scores", [])])
 
         def _cell_timeout(self, cell):
             """The per-cell limit; after a first timeout, what is left of the shared budget."""
@@ -727,6 +737,22 @@ if AsyncKernelManager is not None:
             if self.error_on_timeout:
                 return {"content": {**self.error_on_timeout, "status": "error"}}
             return None
+
+
+def record_scores(nb, scores: list) -> None:
+    """Keep in ``nb.metadata["lr_course"]`` what the capstone's scorer found (for ``course.py
+    report``); whatever a submitted notebook brought under that name is dropped first."""
+    ours = nb.metadata.get("lr_course")
+    if not isinstance(ours, dict):
+        nb.metadata.pop("lr_course", None)
+        ours = {}
+    ours.pop(SCORER_METADATA, None)
+    if scores:
+        ours[SCORER_METADATA] = scores
+    if ours:
+        nb.metadata["lr_course"] = ours
+    else:
+        nb.metadata.pop("lr_course", None)
 
 
 def submission_name(student: str | None, assignment: str | None) -> str:

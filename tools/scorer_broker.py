@@ -15,14 +15,17 @@ grading process, outside the sandbox, and
 - scores once per kernel (:data:`MAX_CALLS`): the hidden tests need one scoring, and
   a learner who calls the scorer from their own cells, to probe the hidden
   parameters one bit at a time, has used it up;
-- logs each outcome with the submission, so that an instructor can compare it with
-  the grades (a kernel that replaced ``grade`` and passed tests the scorer failed);
+- logs each outcome with the submission, and keeps it (with the gaps to the course's
+  recipe, which the kernel never gets) for the grading sandbox to record in the graded
+  notebook's metadata, where ``course.py report`` reads it: the distribution of the
+  gaps, and grades that disagree with the scorer (a kernel that replaced ``grade``);
 - stops the scorer when the kernel stops waiting (a cell interrupted at its timeout)
   or the sandbox is released.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import socket
@@ -40,8 +43,9 @@ MAX_SECONDS = 600.0
 LONGEST_LINE = 1 << 16
 
 
-def parse_result(lines: list[str]) -> dict[str, bool] | None:
-    """{test: passed} from the scorer's result lines; None unless there is exactly one, well formed."""
+def parse_result(lines: list[str]) -> tuple[dict[str, bool], dict[str, float]] | None:
+    """({test: passed}, {budget: gap}) from the scorer's result lines; None unless there is
+    exactly one, well formed. The gaps (for the instructor only) are numbers or left out."""
     found = [ln for ln in lines if ln.startswith(MARKER)]
     if len(found) != 1:
         return None
@@ -51,7 +55,11 @@ def parse_result(lines: list[str]) -> dict[str, bool] | None:
         return None
     if not isinstance(result, dict):
         return None
-    return {name: result.get(name) is True for name in TESTS}
+    raw = result.get("gaps") if isinstance(result.get("gaps"), dict) else {}
+    gaps = {name: float(raw[name]) for name in ("short", "long")
+            if isinstance(raw.get(name), (int, float)) and not isinstance(raw.get(name), bool)
+            and math.isfinite(raw[name])}
+    return {name: result.get(name) is True for name in TESTS}, gaps
 
 
 def _read_request(conn: socket.socket) -> tuple[float, bytes] | None:
@@ -106,7 +114,7 @@ class ScorerBroker:
     def __init__(self, path: Path, command, log, name: str, *, max_calls: int = MAX_CALLS):
         self.path, self._command, self._log, self._name = Path(path), command, log, name
         self.max_calls, self.calls = max_calls, 0
-        self.results: list[dict | None] = []
+        self.results: list[dict] = []  # per request: {"tests": {...} or None, "gaps": {...}}
         self._proc: subprocess.Popen | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -137,17 +145,19 @@ class ScorerBroker:
             why = "a malformed request" if request is None else \
                 f"scoring request {self.calls} (one per submission: the hidden tests use it)"
             self._log.warning("capstone scorer: %s sent %s; it is answered with every test failed", self._name, why)
-            result = None
+            result, gaps = None, {}
         else:
-            result = self._score(*request, conn)
-            self._log.info("capstone scorer: %s: %s", self._name,
+            parsed = self._score(*request, conn)
+            result, gaps = parsed if parsed is not None else (None, {})
+            self._log.info("capstone scorer: %s: %s%s", self._name,
                            "no result" if result is None else ", ".join(f"{k} {'passed' if v else 'failed'}"
-                                                                       for k, v in result.items()))
-        self.results.append(result)
+                                                                       for k, v in result.items()),
+                           "".join(f"; gap at the {k} budget {v:.3f} nats/char" for k, v in gaps.items()))
+        self.results.append({"tests": result, "gaps": gaps})
         reply = MARKER + json.dumps(result if result is not None else dict.fromkeys(TESTS, False)) + "\n"
         conn.sendall(reply.encode())
 
-    def _score(self, timeout: float, payload: bytes, conn: socket.socket) -> dict | None:
+    def _score(self, timeout: float, payload: bytes, conn: socket.socket) -> tuple[dict, dict] | None:
         with self._lock:
             if self._closed:
                 return None

@@ -191,4 +191,116 @@ def resume(saved, model, optimizer, scheduler, scaler):
     return saved["step"]
 ''',
     },
+    'exD-diagnosis': {
+        'only what the audit shows (the loss that is summed, not averaged, leaves the LRs alone)': '''
+COLLEAGUE_BUGS = {"steps when skipped", "scheduler not resumed"}
+''',
+        'blames the accumulation for the shifted schedule': '''
+COLLEAGUE_BUGS = {"per micro-batch", "scheduler not resumed", "loss not averaged"}
+''',
+        'every bug the menu offers': '''
+COLLEAGUE_BUGS = set(COLLEAGUE_MENU)
+''',
+    },
+    'exD-fix': {
+        'fixes the resume and the averaging, still steps the scheduler on skipped iterations': '''
+def fixed_run(steps=STEPS, accumulation=4, overflow_at=(5,), interrupt_at=20, seed=SEED):
+    run, lrs = new_amp_run(seed), []
+    for start, stop in ((0, interrupt_at), (interrupt_at, steps)):
+        if start:
+            run = new_amp_run(seed)
+            resume(saved, *run)
+        model, optimizer, scheduler, scaler = run
+        with LRAudit(optimizer) as audit:
+            for step in range(start, stop):
+                for x, y in zip(*(t.chunk(accumulation) for t in batch(step, seed=seed))):
+                    scaler.scale(F.cross_entropy(model(x), y) / accumulation).backward()
+                if step in overflow_at:
+                    next(model.parameters()).grad.view(-1)[0] = math.inf
+                scale = scaler.get_scale()
+                scaler.step(optimizer)
+                scaler.update()
+                if True:
+                    scheduler.step()
+                optimizer.zero_grad()
+        lrs += audit.lrs()
+        saved = checkpoint(*run, stop)
+    return lrs, run[0]
+''',
+        "fixes the schedule, still sums the micro-batches' losses": '''
+def fixed_run(steps=STEPS, accumulation=4, overflow_at=(5,), interrupt_at=20, seed=SEED):
+    run, lrs = new_amp_run(seed), []
+    for start, stop in ((0, interrupt_at), (interrupt_at, steps)):
+        if start:
+            run = new_amp_run(seed)
+            resume(saved, *run)
+        model, optimizer, scheduler, scaler = run
+        with LRAudit(optimizer) as audit:
+            for step in range(start, stop):
+                for x, y in zip(*(t.chunk(accumulation) for t in batch(step, seed=seed))):
+                    scaler.scale(F.cross_entropy(model(x), y)).backward()
+                if step in overflow_at:
+                    next(model.parameters()).grad.view(-1)[0] = math.inf
+                scale = scaler.get_scale()
+                scaler.step(optimizer)
+                scaler.update()
+                if scaler.get_scale() >= scale:
+                    scheduler.step()
+                optimizer.zero_grad()
+        lrs += audit.lrs()
+        saved = checkpoint(*run, stop)
+    return lrs, run[0]
+''',
+        'recognises a skip by a non-finite loss (the overflow is in the gradients)': '''
+def fixed_run(steps=STEPS, accumulation=4, overflow_at=(5,), interrupt_at=20, seed=SEED):
+    run, lrs = new_amp_run(seed), []
+    for start, stop in ((0, interrupt_at), (interrupt_at, steps)):
+        if start:
+            run = new_amp_run(seed)
+            resume(saved, *run)
+        model, optimizer, scheduler, scaler = run
+        with LRAudit(optimizer) as audit:
+            for step in range(start, stop):
+                for x, y in zip(*(t.chunk(accumulation) for t in batch(step, seed=seed))):
+                    loss = F.cross_entropy(model(x), y)
+                    scaler.scale(loss / accumulation).backward()
+                if step in overflow_at:
+                    next(model.parameters()).grad.view(-1)[0] = math.inf
+                scale = scaler.get_scale()
+                scaler.step(optimizer)
+                scaler.update()
+                if torch.isfinite(loss).all():
+                    scheduler.step()
+                optimizer.zero_grad()
+        lrs += audit.lrs()
+        saved = checkpoint(*run, stop)
+    return lrs, run[0]
+''',
+        "keeps the colleague's checkpoint (no scheduler state)": '''
+def fixed_run(steps=STEPS, accumulation=4, overflow_at=(5,), interrupt_at=20, seed=SEED):
+    run, lrs = new_amp_run(seed), []
+    for start, stop in ((0, interrupt_at), (interrupt_at, steps)):
+        if start:
+            run = new_amp_run(seed)
+            run[0].load_state_dict(saved["model"])
+            run[1].load_state_dict(saved["optimizer"])
+            run[3].load_state_dict(saved["scaler"])
+        model, optimizer, scheduler, scaler = run
+        with LRAudit(optimizer) as audit:
+            for step in range(start, stop):
+                for x, y in zip(*(t.chunk(accumulation) for t in batch(step, seed=seed))):
+                    scaler.scale(F.cross_entropy(model(x), y) / accumulation).backward()
+                if step in overflow_at:
+                    next(model.parameters()).grad.view(-1)[0] = math.inf
+                scale = scaler.get_scale()
+                scaler.step(optimizer)
+                scaler.update()
+                if scaler.get_scale() >= scale:
+                    scheduler.step()
+                optimizer.zero_grad()
+        lrs += audit.lrs()
+        saved = copy.deepcopy({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "step": stop})
+    return lrs, run[0]
+''',
+    },
 }
