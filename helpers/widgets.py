@@ -24,7 +24,7 @@ import contextlib
 import gc
 import re
 import textwrap
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -39,7 +39,7 @@ CODE_WIDTH = 78  # characters that fit one line of the narrowest output area (cl
 
 __all__ = ["FigureDemo", "log_slider", "widget_check_demo", "lr_trajectory_demo",
            "schedule_explorer", "range_test_demo", "cyclical_demo", "warmup_demo",
-           "branched_sweep_demo"]
+           "branched_sweep_demo", "isolation_demo"]
 
 
 class FigureDemo:
@@ -756,3 +756,112 @@ def branched_sweep_demo(peak_lr: float = 0.02, warmup_steps: int = 20, *, min_lr
     return FigureDemo(render, controls, title="Plan a branched sweep",
                       # Only the cost axis' labels change the margins, with their digits.
                       layout_key=lambda **values: len(f"{cost_top(**values):.0f}"))
+
+
+def _quick_width_sweeps() -> dict:
+    """A small real study for :func:`isolation_demo` on its own: widths 32 and 128, one seed, 40 steps."""
+    from .tuning import adam_for, powers_of_two, tabular_tensors, train_and_evaluate, width_mlp
+
+    data = tabular_tensors(n_train=4000, n_val=1000)
+    sweeps = {}
+    for width in (32, 128):
+        sweeps[f"width {width}"] = {lr: [train_and_evaluate(model := width_mlp(width), adam_for(model, lr), data,
+                                                          steps=40)]
+                                    for lr in powers_of_two(-3, -9)}
+    return sweeps
+
+
+def isolation_demo(sweeps: Mapping[str, Mapping[float, Sequence[float]]] | None = None, *,
+                   shared_lr: float | None = None) -> FigureDemo:
+    """Compare options at one shared learning rate, or each at its own best: the isolation plot.
+
+    ``sweeps`` maps an option's name to its LR sweep ``{lr: [score per seed]}`` (lower is
+    better; ``inf`` for a diverged run), every option on the same grid of learning rates.
+    The left panel draws each option's mean score over the seeds against the learning
+    rate (the band spans the seeds), a vertical line at the shared learning rate chosen
+    with the slider, and a star at each option's best; the right panel compares the
+    options at the shared learning rate and each at its own best. The text below names
+    the winner of each comparison. ``None`` runs a small study first (widths 32 and 128,
+    one seed, 40 steps), so that the demo works on its own.
+
+    Parameters
+    ----------
+    sweeps : mapping of str to {lr: [scores]}, optional
+        Two to six options, each with at least 3 learning rates, the same grid for all.
+    shared_lr : float, optional
+        Where the slider starts: a learning rate of the grid (default: its middle).
+
+    Examples
+    --------
+    >>> demo = isolation_demo({"a": {0.1: [1.0], 0.01: [2.0], 0.001: [3.0]},
+    ...                        "b": {0.1: [9.0], 0.01: [1.5], 0.001: [0.5]}}, shared_lr=0.1)
+    >>> print(demo.output.outputs[1]["text"], end="")
+    at lr = 2^-3.3: a wins by 8; each at its best: b wins by 0.5
+    """
+    if sweeps is None:
+        sweeps = _quick_width_sweeps()
+    if not 2 <= len(sweeps) <= 6:
+        raise ValueError(f"sweeps must hold 2 to 6 options, got {len(sweeps)}")
+    sweeps = {name: {float(lr): np.asarray(scores, float) for lr, scores in sweep.items()}
+              for name, sweep in sweeps.items()}
+    grid = sorted(next(iter(sweeps.values())))
+    if len(grid) < 3 or grid[0] <= 0 or any(sorted(sweep) != grid for sweep in sweeps.values()):
+        raise ValueError("every option of sweeps needs the same grid of at least 3 positive learning rates")
+    if any(len(scores) == 0 for sweep in sweeps.values() for scores in sweep.values()):
+        raise ValueError("every learning rate of sweeps needs at least one score")
+    # A diverged run (inf or NaN) makes its learning rate's mean inf: never the best.
+    scores = {name: [np.where(np.isfinite(sweep[lr]), sweep[lr], np.inf) for lr in grid]
+              for name, sweep in sweeps.items()}
+    means = {name: np.array([s.mean() for s in rows]) for name, rows in scores.items()}
+    bands = {name: (np.array([s.min() for s in rows]), np.array([s.max() for s in rows]))
+             for name, rows in scores.items()}
+    if any(not np.isfinite(m).any() for m in means.values()):
+        raise ValueError("an option of sweeps diverged at every learning rate")
+    exponents = [round(float(np.log2(lr)), 1) for lr in grid]
+    start = grid[len(grid) // 2] if shared_lr is None else float(shared_lr)
+    if not any(np.isclose(start, lr) for lr in grid):
+        raise ValueError(f"shared_lr must be one of the grid's learning rates {grid}, got {shared_lr!r}")
+    controls = {"log2_lr": W.SelectionSlider(options=exponents, value=exponents[int(np.argmin(
+        np.abs(np.array(grid) - start)))], description="shared lr = 2^")}
+
+    fig = Figure(figsize=(11, 3.4))
+    ax, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    finite_top = max(float(np.max(m[np.isfinite(m)])) for m in means.values())
+    colors = {name: plt.cm.viridis(i / max(1, len(means) - 1) * 0.85) for i, name in enumerate(means)}
+    for name, mean in means.items():
+        low, high = bands[name]
+        ax.fill_between(grid, np.minimum(low, finite_top * 1.1), np.minimum(high, finite_top * 1.1),
+                        color=colors[name], alpha=0.2, lw=0)
+        ax.plot(grid, np.minimum(mean, finite_top * 1.1), "o-", color=colors[name], ms=3, label=name)
+        best = int(np.argmin(mean))
+        ax.plot(grid[best], mean[best], "*", color=colors[name], ms=14, mec="k", mew=0.5)
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="learning rate", ylabel="score (mean over seeds)")
+    shared_line = ax.axvline(start, color="k", ls=":", lw=1.2)
+    legend_outside(ax)
+    names = list(means)
+    x = np.arange(len(names))
+    at_shared = ax_bar.bar(x - 0.2, [1] * len(names), 0.4, color="#bbbbbb", label="at the shared lr")
+    ax_bar.bar(x + 0.2, [float(np.min(means[n])) for n in names], 0.4, color=[colors[n] for n in names],
+               label="each at its best")
+    ax_bar.set_xticks(x, names)
+    ax_bar.set(ylabel="score", ylim=(0, finite_top * 1.15))
+    ax_bar.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+    def winner(scores):
+        order = np.argsort(scores)
+        gap = scores[order[1]] - scores[order[0]]
+        return f"{names[order[0]]} wins by {gap:.2g}" if np.isfinite(gap) else f"{names[order[0]]} wins"
+
+    def render(log2_lr):
+        i = exponents.index(log2_lr)
+        shared_line.set_xdata([grid[i], grid[i]])
+        shared = np.array([means[n][i] for n in names])
+        for bar, value in zip(at_shared, shared):
+            bar.set_height(min(value, finite_top * 1.1))
+        best = np.array([np.min(means[n]) for n in names])
+        ax.set_title(f"shared learning rate 2^{log2_lr:g}")
+        return fig, f"at lr = 2^{log2_lr:g}: {winner(shared)}; each at its best: {winner(best)}"
+
+    return FigureDemo(render, controls, title="One shared learning rate, or each option at its best?",
+                      layout_key=lambda **_: 0)

@@ -26,6 +26,7 @@ DEMOS = {
     "cyclical_demo": dict(mode="one-cycle", cycles=2),
     "warmup_demo": dict(warmup_pct=20, optimizer="RAdam"),
     "branched_sweep_demo": dict(n_budgets=5, cooldown_pct=30, shape="1-sqrt"),
+    "isolation_demo": dict(log2_lr=-8.0),
 }
 
 
