@@ -1,6 +1,16 @@
 """Plausible wrong answers to the exercises of notebook 07; each must lose points."""
 WRONG = {
     "exA-name-the-bug": {
+        "maps the audit's own diagnosis to the keys": '''
+def name_the_bug(applied, planned):
+    import numpy as np
+    from helpers.audit_diagnosis import first_mismatch
+    found = first_mismatch(np.asarray(applied, float), np.asarray(planned, float), 1e-9)
+    if found is None:
+        return "ok"
+    return {"ahead": "scheduler first", "constant": "never stepped", "stepped too often": "per micro-batch",
+            "restarted": "restarted"}.get(found.reason, "skipped steps")
+''',
         "tests the shift before the length (a step skipped at step 0 looks like 'scheduler first')": '''
 def name_the_bug(applied, planned):
     applied, planned = [float(a) for a in applied], [float(p) for p in planned]
