@@ -43,9 +43,9 @@ def tabular_tensors(*, n_train: int = 20_000, n_val: int = 4_000, features: int 
     ``classes`` classes of two Gaussian clusters each in ``features`` dimensions (20
     informative, 4 redundant for the default 32), drawn once with ``random_state=0``:
     the same numbers on every call. Features are standardised with the training
-    statistics. With 20,000 training examples, a run of a few hundred steps of 64 never
-    sees an example twice, so the validation loss measures how fast a network learns,
-    not how it overfits.
+    statistics. With 20,000 training examples, a run of a hundred steps of 64 sees few
+    examples twice, so the validation loss measures how fast a network learns, not how it
+    overfits.
 
     Parameters
     ----------
@@ -253,7 +253,7 @@ def coordinate_check(widths: Iterable[int], parametrization: str, *, lr: float, 
     for ``steps`` steps; after each step, the mean absolute value of every coordinate of
     ``hidden1``, ``hidden2`` (after the ReLU) and of the logits, on one fixed batch.
     In μP these stay about the same as the width grows; in the standard parametrisation
-    with Adam the logits grow in proportion to the width.
+    with Adam the logits grow with the width (here faster than in proportion to it).
 
     Returns ``{width: {"hidden1": [...], "hidden2": [...], "logits": [...]}}``, one value per step.
     """

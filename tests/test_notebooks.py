@@ -124,6 +124,12 @@ def test_first_cells_are_badge_and_setup(assignment):
     assert "helpers.setup(" in first_code.source
 
 
+# What a notebook needs beyond the course's package and schedulefree, and Colab lacks
+# (installed with --no-deps too; mup pinned, since it comes from requirements-no-deps.txt).
+COLAB_EXTRAS = {"09_tuning_and_transfer": ["mup==1.0.0", "prodigyopt==1.1.2", "dadaptation==3.2",
+                                          "dog-optimizer==1.0.3"]}
+
+
 def test_colab_setup_installs_only_what_colab_lacks(assignment, monkeypatch):
     """On Colab the set-up cell pip-installs `helpers` and `schedulefree` without their
     dependencies, so Colab's own torch (with its GPU) and ipywidgets 7.7 stay as they are."""
@@ -144,7 +150,7 @@ def test_colab_setup_installs_only_what_colab_lacks(assignment, monkeypatch):
     assert cmd[:5] == [sys.executable, "-m", "pip", "install", "-q"] and kwargs == {"check": True}
     assert "--no-deps" in cmd
     packages = [a for a in cmd[5:] if not a.startswith("-")]
-    assert sorted(packages) == sorted(["schedulefree",
+    assert sorted(packages) == sorted(["schedulefree", *COLAB_EXTRAS.get(assignment, []),
                                        "git+https://github.com/lr-course/learning-rate-strategies"])
 
 
