@@ -73,8 +73,11 @@ RUN_TIMES: dict[str, float] = {}
 
 # --------------------------------------------------------------------------- environment
 
+NO_DEPS = ROOT / "requirements-no-deps.txt"  # mup: installed without its examples' dependencies
+
+
 def _fingerprint() -> str:
-    h = hashlib.sha256(REQUIREMENTS.read_bytes())
+    h = hashlib.sha256(REQUIREMENTS.read_bytes() + NO_DEPS.read_bytes())
     h.update(f"{ROOT}|{platform.python_version()}".encode())  # the .pth file names ROOT
     return h.hexdigest()
 
@@ -93,6 +96,9 @@ def build_colab_env() -> Path:
     venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(ENV)
     install = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
                               "-r", str(REQUIREMENTS)], capture_output=True, text=True)
+    if install.returncode == 0:  # as course.py does: mup without torchvision, pandas and seaborn
+        install = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                                  "--no-deps", "-r", str(NO_DEPS)], capture_output=True, text=True)
     if install.returncode != 0:
         pytest.fail(f"building {ENV} from {REQUIREMENTS.name} failed:\n"
                     f"{install.stdout[-3000:]}\n{install.stderr[-5000:]}", pytrace=False)
