@@ -1,6 +1,9 @@
 """The capstone's hidden scoring (notebook 08), run outside the learner's kernel.
 
-The hidden test cells call :func:`grade` with the learner's ``recipe``. It copies the
+The graded problem is not the notebook's worked one: :func:`graded_model` (a character
+model four times wider than the worked example's) trained with SGD and Nesterov momentum,
+so that no recipe the notebook builds for AdamW carries over unchanged. The hidden test
+cells call :func:`grade` with the learner's ``recipe``. It copies the
 recipe (``cloudpickle``: the function and what it refers to, nothing else of the
 kernel) to a fresh interpreter (``python -I``), which
 
@@ -14,8 +17,10 @@ kernel) to a fresh interpreter (``python -I``), which
    PyTorch's global hook lists; parameters that change outside ``optimizer.step()``
    (a second optimizer stepped from a scheduler's factor or a forward hook); PyTorch or
    course functions replaced while it ran;
-4. prints only the outcome of each test (true or false), never a hidden parameter or a
-   loss.
+4. prints only the outcome of each test: true or false for the rules and the schedule's
+   end, and for each budget the share of the points earned (:func:`points_share`: the
+   part of the gap from a constant-rate baseline to the course's recipe the learner's
+   recipe closes, in steps of 0.01), never a hidden parameter or a loss.
 
 The learner's kernel holds no cache of scores, no reference recipe and no hidden
 parameter, and the feedback shows only the test cells' fixed messages. When grading in
@@ -43,7 +48,9 @@ TIMEOUT_ENV = "LR_COURSE_CAPSTONE_TIMEOUT"
 SCORER_ENV = "LR_COURSE_SCORER"  # set by the grading sandbox: the socket of its scorer (tools/scorer_broker.py)
 DEFAULT_TIMEOUT = 55.0  # stays inside nbgrader's 60 s per cell (nbgrader_config.py)
 MARKER = "capstone-result:"
-TESTS = ("quick", "short_runs", "long_runs", "short_wide", "long_wide", "tight", "decays")
+CHECKS = ("quick", "short_runs", "long_runs", "decays")  # pass or fail
+SHARES = ("short_share", "long_share")  # the share of a test's points, in [0, 1]
+TESTS = CHECKS + SHARES
 END_FRACTION = 0.3  # public rule: the last applied learning rate at most this share of the largest
 
 
@@ -56,20 +63,22 @@ class Hidden:
     short_budget, long_budget: the two scored budgets, 20 <= short < long <= 2000.
     heldout_modules: standard-library modules of the course's shipped text the score is
         measured on (not the training modules).
-    reference_peak: the reference recipe's peak learning rate (AdamW, 5 % linear warmup,
-        linear decay to 0), in (0, 1).
-    wide_margin, tight_margin: largest mean gap (nats/char) to the reference that passes,
-        0 < tight_margin <= wide_margin <= 1.
+    reference_peak: the course's recipe's peak learning rate (SGD, Nesterov momentum 0.9,
+        linear warmup over 5 % of the budget, linear decay to 0), in (0, 10).
+    baseline_lr: the constant learning rate of the baseline (SGD, Nesterov momentum 0.9), in (0, 10).
+    full_credit: the share of the gap from the baseline to the course's recipe (mean held-out
+        loss over the seeds) a recipe must close for all of a budget's points, in (0, 1];
+        less earns points in proportion.
     """
 
     seeds: tuple = (2718, 3141, 1618, 1414, 1732, 2236)
     quick_budgets: tuple = (21, 57)
     short_budget: int = 40
-    long_budget: int = 1000
+    long_budget: int = 600
     heldout_modules: tuple = ("csv", "gettext", "pprint")
-    reference_peak: float = 0.015
-    wide_margin: float = 0.10
-    tight_margin: float = 0.08
+    reference_peak: float = 0.1
+    baseline_lr: float = 0.01
+    full_credit: float = 0.7
 
     def __post_init__(self):
         seeds, quick, mods = tuple(self.seeds), tuple(self.quick_budgets), tuple(self.heldout_modules)
@@ -88,14 +97,49 @@ class Hidden:
         if not (mods and all(isinstance(m, str) for m in mods)) or set(mods) & set(TRAIN_MODULES):
             raise ValueError("heldout_modules must be module names of the course's text, none of "
                              f"{TRAIN_MODULES}")
-        if not 0 < self.reference_peak < 1:
-            raise ValueError("reference_peak must be in (0, 1)")
-        if not 0 < self.tight_margin <= self.wide_margin <= 1:
-            raise ValueError("the margins must satisfy 0 < tight_margin <= wide_margin <= 1")
+        for name in ("reference_peak", "baseline_lr"):
+            if not 0 < getattr(self, name) < 10:
+                raise ValueError(f"{name} must be in (0, 10)")
+        if not 0 < self.full_credit <= 1:
+            raise ValueError("full_credit must be in (0, 1]")
 
 
 TRAIN_MODULES = ("argparse", "configparser", "shlex", "fractions")
 BATCH = 64
+# The graded problem: the worked example's character model (helpers.models.char_mlp) with
+# a hidden layer four times wider and embeddings twice as wide, trained with SGD.
+GRADED_MODEL = {"hidden": 512, "embed_dim": 32}
+
+
+def graded_model(seed: int = 0):
+    """The graded problem's model, ``char_mlp(hidden=512, embed_dim=32)``, initialised from ``seed`` (>= 0)."""
+    from helpers.models import char_mlp
+    return char_mlp(seed=seed, **GRADED_MODEL)
+
+
+def points_share(loss: float, baseline: float, reference: float, full_credit: float) -> float:
+    """The share of a budget's points for a mean held-out ``loss``, in [0, 1], in steps of 0.01.
+
+    The share of the gap from ``baseline`` to ``reference`` (mean losses on the same seeds)
+    that ``loss`` closes, divided by ``full_credit`` and clipped: closing ``full_credit`` of
+    the gap or more earns every point, closing none (or diverging) earns none. The floor to
+    0.01 keeps float noise in the last digits out of the grade.
+
+    >>> points_share(2.0, baseline=2.4, reference=2.0, full_credit=0.75)
+    1.0
+    >>> points_share(2.2, baseline=2.4, reference=2.0, full_credit=0.75)
+    0.66
+    >>> points_share(2.5, baseline=2.4, reference=2.0, full_credit=0.75)
+    0.0
+    """
+    if not baseline > reference:
+        raise ValueError(f"the baseline ({baseline}) must end above the reference ({reference})")
+    if not 0 < full_credit <= 1:
+        raise ValueError(f"full_credit must be in (0, 1], got {full_credit}")
+    if not math.isfinite(loss):
+        return 0.0
+    closed = (baseline - loss) / (baseline - reference)
+    return math.floor(100 * min(1.0, max(0.0, closed / full_credit)) + 1e-9) / 100
 
 
 def load_hidden(environ=None) -> Hidden:
@@ -123,10 +167,11 @@ def load_hidden(environ=None) -> Hidden:
 
 # ---------------------------------------------------------------- the learner's kernel
 
-def grade(recipe, *, timeout: float | None = None) -> dict[str, bool]:
-    """Score ``recipe`` in a fresh interpreter: {test name: passed} for each of :data:`TESTS`.
+def grade(recipe, *, timeout: float | None = None) -> dict:
+    """Score ``recipe`` in a fresh interpreter: {check: passed} for each of :data:`CHECKS`
+    and {share: share of the points, in [0, 1]} for each of :data:`SHARES`.
 
-    Every test is False when the recipe cannot be copied to that interpreter, the
+    Every check is False and every share 0 when the recipe cannot be copied to that interpreter, the
     interpreter fails, or the scoring did not finish within ``timeout`` seconds (> 0).
     The default is ``LR_COURSE_CAPSTONE_TIMEOUT`` where it is set, else 55 s: inside
     nbgrader's 60 s per cell, so a slow recipe fails its tests instead of timing the cell
@@ -145,7 +190,7 @@ def grade(recipe, *, timeout: float | None = None) -> dict[str, bool]:
             raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds > 0, got {raw!r}") from None
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-    failed = dict.fromkeys(TESTS, False)
+    failed = {**dict.fromkeys(CHECKS, False), **dict.fromkeys(SHARES, 0.0)}
     import cloudpickle  # a dependency of the course (pyproject.toml): without it nothing can be graded
     try:
         payload = cloudpickle.dumps(recipe)
@@ -175,7 +220,17 @@ def grade(recipe, *, timeout: float | None = None) -> dict[str, bool]:
         result = json.loads(lines[0][len(MARKER):])
     except ValueError:
         return failed
-    return {name: isinstance(result, dict) and result.get(name) is True for name in TESTS}
+    return read_result(result)
+
+
+def read_result(result) -> dict:
+    """The outcome in a scorer's result line, each value checked: a check is True only when
+    the line says ``true``, a share is a number in [0, 1] (else 0)."""
+    result = result if isinstance(result, dict) else {}
+    shares = {name: result.get(name) for name in SHARES}
+    return {**{name: result.get(name) is True for name in CHECKS},
+            **{name: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 else 0.0
+               for name, v in shares.items()}}
 
 
 def _ask_broker(path: str, payload: bytes, timeout: float) -> list[str] | None:
@@ -205,15 +260,23 @@ class RuleBroken(Exception):
 
 
 def reference(peak):
-    """The course's recipe: AdamW at ``peak``, linear warmup over 5 % of the budget, linear decay to 0."""
+    """The course's recipe: SGD with Nesterov momentum 0.9 at ``peak``, linear warmup over
+    5 % of the budget, linear decay to 0 at the last step."""
     import torch
 
     def build(model, budget_steps):
-        opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.0)
+        opt = torch.optim.SGD(model.parameters(), lr=peak, momentum=0.9, nesterov=True)
         w = max(1, round(0.05 * budget_steps))
         return opt, torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: s / w if s < w else max(0.0, (budget_steps - s) / max(1, budget_steps - w)))
     return build
+
+
+def baseline(lr):
+    """The baseline: SGD with Nesterov momentum 0.9 at a constant ``lr``, no schedule."""
+    import torch
+    return lambda model, budget_steps: (torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True),
+                                        None)
 
 
 def _watched():
@@ -271,10 +334,16 @@ def _scheduler_wrapper(optimizer) -> bool:
         or inner is not None and getattr(inner, "__func__", inner) is type(optimizer).step
 
 
-def _flat(model):
+def _snapshot(params: list) -> list:
+    """Copies of ``params`` (one fused kernel: the check runs at every step)."""
     import torch
     with torch.no_grad():
-        return torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+        return torch._foreach_add([p.detach() for p in params], 0)
+
+
+def _unchanged(params: list, snapshot: list) -> bool:
+    import torch
+    return all(torch.equal(p.detach(), s) for p, s in zip(params, snapshot))
 
 
 def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
@@ -285,9 +354,8 @@ def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
     import torch.nn.functional as F
 
     from helpers.audit import LRAudit
-    from helpers.models import char_mlp
     X, y = train_data
-    model, gen = char_mlp(seed=seed), torch.Generator().manual_seed(seed)
+    model, gen = graded_model(seed), torch.Generator().manual_seed(seed)
     before, mine = {k: v.clone() for k, v in model.state_dict().items()}, {id(p) for p in model.parameters()}
     is_torch = lambda obj, base: isinstance(obj, base) and type(obj).__module__.startswith("torch.optim")  # noqa
     with warnings.catch_warnings():
@@ -296,7 +364,7 @@ def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
         after = model.state_dict()
         if after.keys() != before.keys() or not all(torch.equal(v, after[k]) for k, v in before.items()):
             raise RuleBroken("weights")
-        if not is_torch(opt, torch.optim.Optimizer) or isinstance(opt, torch.optim.LBFGS):
+        if type(opt) is not torch.optim.SGD:  # the graded problem's optimizer, not a subclass
             raise RuleBroken("optimizer")
         if not all(id(p) in mine for g in opt.param_groups for p in g["params"]):
             raise RuleBroken("parameters")
@@ -306,20 +374,23 @@ def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
             raise RuleBroken("scheduler")
         if watch and _hooks(model, opt):
             raise RuleBroken("hooks")
+        params = list(model.parameters())
+        # The weights after each optimizer.step() must be the weights at the next one: one
+        # snapshot per step covers the scheduler's step, zero_grad, the forward and the backward.
+        stepped = _snapshot(params) if watch else None
         with LRAudit(opt) as audit:
             for _ in range(budget):
                 i = torch.randint(len(y), (BATCH,), generator=gen)
-                start = _flat(model) if watch else None
                 opt.zero_grad()
                 F.cross_entropy(model(X[i]), y[i]).backward()
-                if watch and not torch.equal(start, _flat(model)):
+                if watch and not _unchanged(params, stepped):
                     raise RuleBroken("outside step")
                 opt.step()
-                stepped = _flat(model) if watch else None
+                stepped = _snapshot(params) if watch else None
                 if sched is not None:
                     sched.step()
-                if watch and not torch.equal(stepped, _flat(model)):
-                    raise RuleBroken("outside step")
+        if watch and not _unchanged(params, stepped):
+            raise RuleBroken("outside step")
     if audit.steps != budget or any(int(s["step"]) != budget for s in opt.state.values() if "step" in s):
         raise RuleBroken("steps")
     with torch.no_grad():
@@ -327,21 +398,36 @@ def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
     return (loss if math.isfinite(loss) else math.inf), audit.lrs()
 
 
-# The reference recipe's held-out losses under the default parameters, computed beforehand
-# (reference_losses(Hidden(), fresh=True)) to halve the grading time; {budget name: losses per seed}.
-DEFAULT_REFERENCE = {"short": (2.816189, 2.872799, 2.843901, 2.817153, 2.870367, 2.805823),
-                     "long": (2.142336, 2.146803, 2.145495, 2.16138, 2.151121, 2.166866)}
+# The held-out losses of the course's recipe and of the baseline under the default
+# parameters, computed beforehand (stored_losses(Hidden())) to halve the grading time;
+# {recipe: {budget name: losses per seed}}.
+DEFAULT_LOSSES = {
+    "reference": {"short": (2.721009, 2.739675, 2.722008, 2.737705, 2.741142, 2.690127),
+                  "long": (2.121773, 2.151157, 2.140145, 2.10596, 2.127806, 2.14465)},
+    "baseline": {"short": (2.918954, 2.91827, 2.895064, 2.908452, 2.91494, 2.885513),
+                 "long": (2.323524, 2.353407, 2.354421, 2.335059, 2.343211, 2.332263)}}
+
+
+def stored_losses(hidden: Hidden, train_data=None, held=None) -> dict:
+    """{recipe: {budget name: losses per seed}} of the course's recipe and the baseline, run now."""
+    if train_data is None:
+        train_data, held = _texts(hidden)
+    recipes = {"reference": reference(hidden.reference_peak), "baseline": baseline(hidden.baseline_lr)}
+    budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
+    return {kind: {b: tuple(round(train(r, n, s, train_data, held, watch=False)[0], 6) for s in hidden.seeds)
+                   for b, n in budgets.items()} for kind, r in recipes.items()}
 
 
 def reference_losses(hidden: Hidden, train_data=None, held=None, *, fresh=False) -> dict:
-    """{(budget name, seed): held-out loss} of the reference recipe; stored ones for the defaults."""
-    if hidden == Hidden() and DEFAULT_REFERENCE and not fresh:
-        return {(b, s): v for b, losses in DEFAULT_REFERENCE.items() for s, v in zip(hidden.seeds, losses)}
-    if train_data is None:
-        train_data, held = _texts(hidden)
-    budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
-    return {(b, s): train(reference(hidden.reference_peak), n, s, train_data, held, watch=False)[0]
-            for b, n in budgets.items() for s in hidden.seeds}
+    """{(recipe, budget name): mean held-out loss over the seeds} of the course's recipe
+    ("reference") and the baseline; the stored ones for the default parameters."""
+    found = DEFAULT_LOSSES if hidden == Hidden() and not fresh else stored_losses(hidden, train_data, held)
+    means = {(kind, b): sum(v) / len(v) for kind, per in found.items() for b, v in per.items()}
+    for b in ("short", "long"):
+        if not means["baseline", b] > means["reference", b]:
+            raise ValueError(f"at the {b} budget the baseline (constant {hidden.baseline_lr}) does not end above "
+                             f"the course's recipe (peak {hidden.reference_peak}): choose other parameters")
+    return means
 
 
 def _texts(hidden: Hidden):
@@ -353,20 +439,21 @@ def _texts(hidden: Hidden):
     return (Xt, yt), (torch.cat(H[0::2]), torch.cat(H[1::2]))
 
 
-def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict[str, bool]:
-    """Every test's outcome. ``load_recipe()`` is called only after the reference runs.
+def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict:
+    """Every test's outcome (see :func:`read_result`). ``load_recipe()`` is called only after
+    the course's recipe and the baseline have run.
 
-    ``gaps``, if given, receives the mean held-out gap to the reference at each scored
+    ``gaps``, if given, receives the mean held-out gap to the course's recipe at each scored
     budget (``{"short": ..., "long": ...}``, nats/char) where every run finished: for the
     instructor's report (the grading sandbox's scorer logs it), never for the learner.
     """
     (Xt, yt), held = _texts(hidden)
     budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
-    ref = reference_losses(hidden, (Xt, yt), held)
+    known = reference_losses(hidden, (Xt, yt), held)
     train(reference(hidden.reference_peak), 2, 0, (Xt, yt), held)  # loads what a run loads, before the snapshot
     watched = _watched()
     recipe = load_recipe()
-    out = dict.fromkeys(TESTS, False)
+    out = {**dict.fromkeys(CHECKS, False), **dict.fromkeys(SHARES, 0.0)}
 
     def attempt(budget, seed):
         try:
@@ -382,11 +469,13 @@ def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict[str, bo
         if any(r is None for r in runs):
             ends.append(False)
             continue
-        out[f"{name}_runs"] = runs[0][0] < math.log(96)
-        found[name] = sum(r[0] - ref[name, s] for r, s in zip(runs, hidden.seeds)) / len(hidden.seeds)
-        out[f"{name}_wide"] = found[name] <= hidden.wide_margin
+        out[f"{name}_runs"] = all(loss < math.log(96) for loss, _ in runs)
+        mine = sum(loss for loss, _ in runs) / len(runs)
+        found[name] = mine - known["reference", name]
+        if out[f"{name}_runs"]:
+            out[f"{name}_share"] = points_share(mine, known["baseline", name], known["reference", name],
+                                                hidden.full_credit)
         ends += [bool(lrs) and lrs[-1] <= END_FRACTION * max(lrs) for _, lrs in runs]
-    out["tight"] = len(found) == 2 and max(found.values()) <= hidden.tight_margin
     out["decays"] = all(ends)
     if gaps is not None:
         gaps.update({name: round(value, 6) for name, value in found.items() if math.isfinite(value)})

@@ -274,13 +274,13 @@ def test_suspicious_submissions_are_listed_with_cell_line_and_reason(hand_made, 
 
 # ---------------------------------------------------------------- the capstone scorer's records
 
-PASSED = {"quick": True, "short_runs": True, "long_runs": True, "short_wide": True, "long_wide": True,
-          "tight": True, "decays": True}
+PASSED = {"quick": True, "short_runs": True, "long_runs": True, "decays": True, "short_share": 1.0,
+          "long_share": 1.0}
 # student: (auto score of the test cell, the scorer's records kept in the autograded notebook, or None)
 SCORED = {"ann": (1, [{"tests": PASSED, "gaps": {"short": 0.021, "long": 0.004}}]),
-          "ben": (0, [{"tests": {**PASSED, "tight": False}, "gaps": {"short": 0.31, "long": 0.12}}]),
+          "ben": (0, [{"tests": {**PASSED, "decays": False}, "gaps": {"short": 0.31, "long": 0.12}}]),
           "cat": (1, None),  # full marks, the scorer never asked: grade() replaced in the kernel
-          "dan": (1, [{"tests": {**PASSED, "long_wide": False}, "gaps": {"short": 0.05, "long": 0.4}}]),
+          "dan": (1, [{"tests": {**PASSED, "long_share": 0.4}, "gaps": {"short": 0.05, "long": 0.4}}]),
           "eli": (0, [{"tests": None, "gaps": {}}, {"tests": PASSED, "gaps": {"short": 0.0, "long": 0.0}}])}
 
 

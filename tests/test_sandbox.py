@@ -469,6 +469,20 @@ def test_the_view_never_holds_the_course(tmp_path):
                 or p in course.resolve().parents], view.readable
 
 
+def test_a_folder_holding_the_environment_is_not_bound_whole(tmp_path, monkeypatch):
+    """pytest puts the repository on sys.path; bound whole (with its own mode, 0700 in a fresh
+    `mktemp -d` clone) it would hide the interpreter below it from the sandbox's user, and show
+    the solutions beside it. Only the environment and helpers are bound; bwrap makes their
+    parents 0755."""
+    course = tmp_path / "course"
+    course.mkdir()
+    holder = Path(sys.prefix).resolve().parent
+    monkeypatch.setattr(sys, "path", [str(holder), *sys.path])
+    view = grading_sandbox.python_view(course)
+    assert holder not in view.readable, view.readable
+    assert Path(sys.prefix).resolve() in view.readable
+
+
 def test_the_view_of_this_repository_holds_only_helpers_and_the_environment():
     """The real course: inside it, only the helpers package and the Python environment are bound."""
     root = ROOT.resolve()

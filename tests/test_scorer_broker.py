@@ -26,7 +26,8 @@ import scorer_broker  # noqa: E402
 from scorer_broker import MARKER, ScorerBroker  # noqa: E402
 
 SECRET = "seeds=[987654321]"
-ALL = dict.fromkeys(capstone.TESTS, True)
+ALL = {**dict.fromkeys(capstone.CHECKS, True), **dict.fromkeys(capstone.SHARES, 1.0)}
+FAILED = {**dict.fromkeys(capstone.CHECKS, False), **dict.fromkeys(capstone.SHARES, 0.0)}
 
 
 def fake_scorer(body: str) -> list[str]:
@@ -53,22 +54,25 @@ def broker(tmp_path, monkeypatch, caplog):
 
 def test_the_markers_agree():
     assert scorer_broker.MARKER == capstone.MARKER and scorer_broker.TESTS == capstone.TESTS
+    assert scorer_broker.CHECKS == capstone.CHECKS and scorer_broker.SHARES == capstone.SHARES
     assert scorer_broker.SCORER_ENV == capstone.SCORER_ENV
 
 
-def test_the_kernel_gets_only_which_tests_pass(broker, caplog):
-    """A recipe can print anything, even its own result line, and exit: only booleans come back;
-    the gaps to the course's recipe stay with the broker (for the instructor's report)."""
+def test_the_kernel_gets_only_which_tests_pass_and_the_shares(broker, caplog):
+    """A recipe can print anything, even its own result line, and exit: only booleans and shares in
+    [0, 1] (to 0.01) come back; the gaps to the course's recipe stay with the broker (for the
+    instructor's report)."""
     body = (f"print({SECRET!r})\n"
-            f"print({MARKER!r} + json.dumps({{**{ALL!r}, 'tight': 'yes', 'leak': {SECRET!r}, "
-            "'gaps': {'short': 0.0123, 'long': 'x', 'other': 5}}))\n"
+            f"print({MARKER!r} + json.dumps({{**{ALL!r}, 'decays': 'yes', 'short_share': 0.123456, "
+            f"'long_share': 7, 'leak': {SECRET!r}, 'gaps': {{'short': 0.0123, 'long': 'x', 'other': 5}}}}))\n"
             "sys.stdout.flush(); os._exit(0)\n")
     b = broker(body)
     reply = capstone._ask_broker(os.environ[capstone.SCORER_ENV], b"recipe", 10)
-    assert reply == [MARKER + json.dumps({**ALL, "tight": False})]
-    assert SECRET not in caplog.text and "tight failed" in caplog.text and "submission of 'x'" in caplog.text
+    expected = {**ALL, "decays": False, "short_share": 0.12, "long_share": 0.0}
+    assert reply == [MARKER + json.dumps(expected)]
+    assert SECRET not in caplog.text and "decays failed" in caplog.text and "submission of 'x'" in caplog.text
     assert "gap at the short budget 0.012" in caplog.text and "0.0123" not in "".join(reply)
-    assert b.results == [{"tests": {**ALL, "tight": False}, "gaps": {"short": 0.0123}}]
+    assert b.results == [{"tests": expected, "gaps": {"short": 0.0123}}]
 
 
 def test_the_scorer_reports_its_gaps_to_the_broker_only():
@@ -77,7 +81,7 @@ def test_the_scorer_reports_its_gaps_to_the_broker_only():
     import subprocess
     root = str(Path(__file__).resolve().parents[1])
     code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
-    done = subprocess.run([sys.executable, "-I", "-c", code], input=cloudpickle.dumps(capstone.reference(0.015)),
+    done = subprocess.run([sys.executable, "-I", "-c", code], input=cloudpickle.dumps(capstone.reference(0.1)),
                           capture_output=True, timeout=300, check=True)
     parsed = scorer_broker.parse_result(done.stdout.decode().splitlines())
     assert parsed is not None and parsed[0] == ALL, parsed
@@ -86,7 +90,7 @@ def test_the_scorer_reports_its_gaps_to_the_broker_only():
 
 def test_grade_returns_the_brokers_answer(broker):
     broker(f"print({MARKER!r} + json.dumps({ALL!r}))")
-    assert capstone.grade(capstone.reference(0.015)) == ALL
+    assert capstone.grade(capstone.reference(0.1)) == ALL
 
 
 @pytest.mark.parametrize("body", [
@@ -97,14 +101,14 @@ def test_grade_returns_the_brokers_answer(broker):
 ])
 def test_a_scorer_that_fails_fails_every_test(broker, body):
     broker(body)
-    assert capstone.grade(capstone.reference(0.015)) == dict.fromkeys(capstone.TESTS, False)
+    assert capstone.grade(capstone.reference(0.1)) == FAILED
 
 
 def test_one_scoring_per_kernel(broker, caplog):
     """A learner who calls the scorer from their own cell has used it up: the hidden tests get nothing."""
     b = broker(f"print({MARKER!r} + json.dumps({ALL!r}))")
-    assert capstone.grade(capstone.reference(0.015)) == ALL
-    assert capstone.grade(capstone.reference(0.015)) == dict.fromkeys(capstone.TESTS, False)
+    assert capstone.grade(capstone.reference(0.1)) == ALL
+    assert capstone.grade(capstone.reference(0.1)) == FAILED
     assert b.calls == 2 and "scoring request 2" in caplog.text
 
 
@@ -112,7 +116,7 @@ def test_a_scorer_past_its_timeout_is_stopped(broker, tmp_path):
     pid_file = tmp_path / "pid"
     broker(f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)")
     start = time.monotonic()
-    assert capstone.grade(capstone.reference(0.015), timeout=1.5) == dict.fromkeys(capstone.TESTS, False)
+    assert capstone.grade(capstone.reference(0.1), timeout=1.5) == FAILED
     assert time.monotonic() - start < 10
     assert not _alive(int(pid_file.read_text()))
 
@@ -135,7 +139,7 @@ def test_a_malformed_request_is_answered_with_failures(broker):
         conn.connect(os.environ[capstone.SCORER_ENV])
         conn.sendall(b'{"timeout": 100}\nno size')
         reply = conn.recv(4096).decode()
-    assert reply == MARKER + json.dumps(dict.fromkeys(capstone.TESTS, False)) + "\n"
+    assert reply == MARKER + json.dumps(FAILED) + "\n"
 
 
 def test_closing_the_broker_stops_its_scorer(broker, tmp_path):
@@ -154,7 +158,7 @@ def test_closing_the_broker_stops_its_scorer(broker, tmp_path):
 def test_a_broker_that_cannot_be_reached_fails_every_test(monkeypatch):
     """No fallback to a local scorer: in the sandbox that one could not read the private file."""
     monkeypatch.setenv(capstone.SCORER_ENV, "/nonexistent/socket")
-    assert capstone.grade(capstone.reference(0.015), timeout=5) == dict.fromkeys(capstone.TESTS, False)
+    assert capstone.grade(capstone.reference(0.1), timeout=5) == FAILED
 
 
 def _alive(pid: int) -> bool:

@@ -34,7 +34,10 @@ def wrong_answers(aid: str) -> dict[str, dict[str, str]]:
 
 
 def exercises(aid: str) -> dict[str, tuple[str, list[str]]]:
-    """{solution grade id: (solution source, [source of each test cell that follows it])}."""
+    """{solution grade id: (solution source, [source of each test cell that follows it])}.
+
+    A solution cell no test cell follows (the learner's own experiment, judged through a
+    question graded by hand) is not an exercise here: it has no tests to fail."""
     found, current = {}, None
     for cell in read(solution_path(aid)).cells:
         meta = nbgrader_meta(cell)
@@ -43,7 +46,7 @@ def exercises(aid: str) -> dict[str, tuple[str, list[str]]]:
             found[current] = (cell.source, [])
         elif is_test_cell(cell) and current is not None:
             found[current][1].append(cell.source)
-    return found
+    return {gid: entry for gid, entry in found.items() if entry[1]}
 
 
 GRADED = [aid for aid in ASSIGNMENTS if exercises(aid)]
@@ -68,12 +71,27 @@ class Kernel:
         self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(folder))
 
     def run(self, code: str, timeout: float = 120) -> str | None:
-        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None,
-                                            allow_stdin=False)
+        results = []
+
+        def keep(msg):
+            if msg["msg_type"] == "execute_result":
+                results.append(msg["content"]["data"].get("text/plain", ""))
+        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=keep, allow_stdin=False)
+        self.result = results[-1] if results else None  # a test cell's number is nbgrader's partial credit
         content = reply["content"]
         if content["status"] == "ok":
             return None
         return f"{content.get('ename')}: {content.get('evalue', '')}"[:300]
+
+    def points(self, test: str, top: float) -> float:
+        """What nbgrader gives test cell ``test`` worth ``top`` points: 0 if it raises, the
+        number it ends with (partial credit), else ``top``."""
+        if self.run(test) is not None:
+            return 0.0
+        try:
+            return float(self.result) if self.result is not None else top
+        except ValueError:
+            return top
 
     def close(self):
         self.kc.stop_channels()
@@ -95,15 +113,17 @@ def test_each_wrong_answer_fails_its_exercise_tests(aid):
         slipped = []
         for gid, mistakes in wrong_answers(aid).items():
             solution, tests = solutions[gid]
+            full = [kernel.points(test, 1.0) for test in tests]  # the solution's points, cell by cell
             for name, code in mistakes.items():
                 error = kernel.run(code)
                 assert error is None, f"{aid} {gid} '{name}': the wrong answer itself does not run: {error}"
-                if all(kernel.run(test) is None for test in tests):
+                if all(kernel.points(test, 1.0) >= top for test, top in zip(tests, full)):  # partial credit loses
                     slipped.append(f"{gid}: '{name}' passes every test")
                 assert kernel.run(solution) is None
-            for test in tests:  # the solution still passes: the failures above were the wrong answers'
-                error = kernel.run(test)
-                assert error is None, f"{aid} {gid}: the solution fails its tests after the wrong answers: {error}"
+            for test, top in zip(tests, full):  # the solution still passes: the failures above were the wrong answers'
+                got = kernel.points(test, 1.0)
+                assert got == top, f"{aid} {gid}: the solution fails its tests after the wrong answers: " \
+                                   f"{kernel.run(test) or got}"
         assert not slipped, f"{aid}: wrong answers that get full marks:\n" + "\n".join(slipped)
     finally:
         kernel.close()

@@ -396,7 +396,9 @@ def scorer_disagreement(rows: list[Row]) -> str | None:
     if full and not records:
         return "every capstone test passed, but the scorer was never asked: the kernel replaced the grading"
     outcome = records[0].get("tests") if records else None
-    if full and (not isinstance(outcome, dict) or not all(v is True for v in outcome.values())):
+    if full and (not isinstance(outcome, dict) or not all(
+            v is True or not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 1
+            for v in outcome.values())):  # every check passed and every share whole
         return "every capstone test passed, but the scorer failed the recipe: the kernel replaced the grading"
     return None
 

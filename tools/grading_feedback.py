@@ -165,7 +165,24 @@ def verdict(cell, source: str, timeout: float) -> tuple[bool, str]:
     if any(o.get("output_type") == "stream" and o.get("name") == "stderr" and str(o.get("text", "")).strip()
            for o in outputs):
         return False, "this test cell wrote to stderr (an error or a warning), which counts as a failure"
+    earned = partial_credit(cell)
+    if earned is not None:
+        return True, earned
     return True, PASSED
+
+
+def partial_credit(cell) -> str | None:
+    """The text for a test cell that ended with a number below its points (nbgrader's partial
+    credit: the notebook's capstone scores a share of a test's points), else None."""
+    top = float((cell.get("metadata", {}).get("nbgrader") or {}).get("points") or 0)
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "execute_result":
+            try:
+                got = float(str(output.get("data", {}).get("text/plain", "")).strip())
+            except ValueError:
+                return None
+            return f"Partial credit: {got:g} of {top:g} points." if 0 <= got < top else None
+    return None
 
 
 def verdict_output(passed: bool, text: str):

@@ -220,7 +220,11 @@ def python_view(course: Path) -> View:
     for entry in sys.path:  # the course's own folders on sys.path (tools/, '') stay out
         if entry and Path(entry).is_absolute() and (not _inside(_real(entry), course) or
                                                      any(_inside(_real(entry), p) for p in prefixes)):
-            candidates.append(entry)
+            # A folder that holds the environment (a repository with its .venv, a home) is not
+            # bound whole: it would show everything beside the environment, with its own
+            # permissions (a 0700 folder hides the interpreter from the sandbox's user).
+            if not any(_inside(p, _real(entry)) and p != _real(entry) for p in prefixes):
+                candidates.append(entry)
     for path in candidates:
         real = _real(path)
         if real.exists() and real != Path("/"):

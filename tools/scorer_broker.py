@@ -36,16 +36,21 @@ from pathlib import Path
 
 SCORER_ENV = "LR_COURSE_SCORER"
 MARKER = "capstone-result:"  # helpers.capstone.MARKER (the kernel's side parses the same line)
-TESTS = ("quick", "short_runs", "long_runs", "short_wide", "long_wide", "tight", "decays")
+CHECKS = ("quick", "short_runs", "long_runs", "decays")  # helpers.capstone.CHECKS: pass or fail
+SHARES = ("short_share", "long_share")  # helpers.capstone.SHARES: the share of a test's points, in [0, 1]
+TESTS = CHECKS + SHARES
+FAILED = {**dict.fromkeys(CHECKS, False), **dict.fromkeys(SHARES, 0.0)}
 MAX_CALLS = 1
 MAX_PAYLOAD = 64 * 1024 ** 2  # a pickled recipe is a few kB; a model's weights would still fit
 MAX_SECONDS = 600.0
 LONGEST_LINE = 1 << 16
 
 
-def parse_result(lines: list[str]) -> tuple[dict[str, bool], dict[str, float]] | None:
-    """({test: passed}, {budget: gap}) from the scorer's result lines; None unless there is
-    exactly one, well formed. The gaps (for the instructor only) are numbers or left out."""
+def parse_result(lines: list[str]) -> tuple[dict, dict[str, float]] | None:
+    """({check: passed, share: share of the points}, {budget: gap}) from the scorer's result
+    lines; None unless there is exactly one, well formed. A check is True only when the line
+    says true, a share a number in [0, 1] (else 0), rounded to 0.01. The gaps (for the
+    instructor only) are numbers or left out."""
     found = [ln for ln in lines if ln.startswith(MARKER)]
     if len(found) != 1:
         return None
@@ -59,7 +64,10 @@ def parse_result(lines: list[str]) -> tuple[dict[str, bool], dict[str, float]] |
     gaps = {name: float(raw[name]) for name in ("short", "long")
             if isinstance(raw.get(name), (int, float)) and not isinstance(raw.get(name), bool)
             and math.isfinite(raw[name])}
-    return {name: result.get(name) is True for name in TESTS}, gaps
+    shares = {name: result.get(name) for name in SHARES}
+    return ({**{name: result.get(name) is True for name in CHECKS},
+             **{name: round(float(v), 2) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and 0 <= v <= 1 else 0.0 for name, v in shares.items()}}, gaps)
 
 
 def _read_request(conn: socket.socket) -> tuple[float, bytes] | None:
@@ -150,11 +158,12 @@ class ScorerBroker:
             parsed = self._score(*request, conn)
             result, gaps = parsed if parsed is not None else (None, {})
             self._log.info("capstone scorer: %s: %s%s", self._name,
-                           "no result" if result is None else ", ".join(f"{k} {'passed' if v else 'failed'}"
-                                                                       for k, v in result.items()),
+                           "no result" if result is None else ", ".join(
+                               f"{k} {v:.2f}" if k in SHARES else f"{k} {'passed' if v else 'failed'}"
+                               for k, v in result.items()),
                            "".join(f"; gap at the {k} budget {v:.3f} nats/char" for k, v in gaps.items()))
         self.results.append({"tests": result, "gaps": gaps})
-        reply = MARKER + json.dumps(result if result is not None else dict.fromkeys(TESTS, False)) + "\n"
+        reply = MARKER + json.dumps(result if result is not None else FAILED) + "\n"
         conn.sendall(reply.encode())
 
     def _score(self, timeout: float, payload: bytes, conn: socket.socket) -> tuple[dict, dict] | None:

@@ -234,7 +234,7 @@ def compare(stored, shifted, shift: int) -> list[str]:
     for index, (a, b) in enumerate(zip(stored.cells, shifted.cells)):
         if a.cell_type != "code":
             continue
-        checked = a.source.lstrip().startswith(CHECKED)
+        checked = any(line.strip() == CHECKED for line in a.source.splitlines())  # as nbval reads it: any line
         if checked and cell_text(a) != cell_text(b):
             first = next((l for l in a.source.splitlines()[1:] if l.strip()), "")
             problems.append(f"cell {index} ({first[:60]!r}) is marked NBVAL_CHECK_OUTPUT but prints "
