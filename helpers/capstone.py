@@ -3,29 +3,41 @@
 The graded problem is not the notebook's worked one: :func:`graded_model` (a character
 model four times wider than the worked example's) trained with SGD and Nesterov momentum,
 so that no recipe the notebook builds for AdamW carries over unchanged. The hidden test
-cells call :func:`grade` with the learner's ``recipe``. It copies the
-recipe (``cloudpickle``: the function and what it refers to, nothing else of the
-kernel) to a fresh interpreter (``python -I``), which
+cells call :func:`grade` with the learner's ``recipe``. It copies the recipe
+(``cloudpickle``: the function and what it refers to, nothing else of the kernel) to
+a fresh interpreter (``python -I``), the **planner**, and scores in another, the
+**scorer**, which never runs the learner's code:
 
-1. reads the hidden parameters (:class:`Hidden`: seeds, budgets, held-out text,
-   reference peak, margins), from the instructor's private file named by
-   ``LR_COURSE_PRIVATE`` where it is set, else the public defaults;
-2. trains the course's reference recipe on the hidden seeds and budgets **before** it
-   loads the learner's recipe, so nothing the recipe does can touch those results;
-3. runs the grader's loop with the learner's recipe, watching what it does besides the
-   returned optimizer's steps: hooks on the model, its parameters, the optimizer or
-   PyTorch's global hook lists; parameters that change outside ``optimizer.step()``
-   (a second optimizer stepped from a scheduler's factor or a forward hook); PyTorch or
-   course functions replaced while it ran;
-4. prints only the outcome of each test: true or false for the rules and the schedule's
-   end, and for each budget the share of the points earned (:func:`points_share`: the
-   part of the gap from a constant-rate baseline to the course's recipe the learner's
-   recipe closes, in steps of 0.01), never a hidden parameter or a loss.
+1. the scorer reads the hidden parameters (:class:`Hidden`: seeds, budgets, held-out
+   text, reference peak, margins), from the instructor's private file named by
+   ``LR_COURSE_PRIVATE`` where it is set, else the public defaults, and prints the
+   budgets, nothing else;
+2. the planner gets those budgets and the recipe, calls the recipe at each budget and
+   steps its scheduler without data (:func:`plan_of`), recording each SGD param group's
+   parameters, learning rate, momentum, dampening and weight decay before every
+   ``optimizer.step()``; on the way it checks the rules and watches for what a recipe
+   must not do (hooks on the model, its parameters, the optimizer or PyTorch's global
+   hook lists; parameters that change outside ``optimizer.step()``; PyTorch or course
+   functions replaced). It prints one line: the plan per budget, or null where a rule
+   was broken;
+3. the scorer checks that line (:func:`checked_plan`) and trains a fresh model with a
+   fresh ``torch.optim.SGD`` on each plan (:func:`train_plan`), beside the course's
+   recipe and a constant-rate baseline on the same hidden seeds; whatever the recipe
+   did in its own interpreter (exit early, print a result line, patch PyTorch, change
+   the data or pre-fill momentum buffers) does not reach this training;
+4. the scorer prints only the outcome of each test: true or false for the rules and
+   the schedule's end, and for each budget the share of the points earned
+   (:func:`points_share`: the part of the gap from the baseline to the course's recipe
+   the learner's recipe closes, in steps of 0.01), never a hidden parameter or a loss.
+
+A schedule is read from the scheduler before training, so it cannot depend on the
+training itself (``ReduceLROnPlateau``, or a factor computed from the weights); the
+notebook's rules ask for one computed from the budget.
 
 The learner's kernel holds no cache of scores, no reference recipe and no hidden
 parameter, and the feedback shows only the test cells' fixed messages. When grading in
-the sandbox, the scoring interpreter runs in a sandbox of its own, started from outside
-by the grader (tools/scorer_broker.py): only that one can read the private file. What a kernel's
+the sandbox, both interpreters run in sandboxes of their own, started from outside by
+the grader (tools/scorer_broker.py): only the scorer's can read the private file. What a kernel's
 own code can still do (replace :func:`grade` or ``subprocess`` before the test cells
 run) is flagged by ``tools/suspicious.py``.
 
@@ -40,6 +52,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -48,6 +61,9 @@ TIMEOUT_ENV = "LR_COURSE_CAPSTONE_TIMEOUT"
 SCORER_ENV = "LR_COURSE_SCORER"  # set by the grading sandbox: the socket of its scorer (tools/scorer_broker.py)
 DEFAULT_TIMEOUT = 55.0  # stays inside nbgrader's 60 s per cell (nbgrader_config.py)
 MARKER = "capstone-result:"
+BUDGETS_MARKER = "capstone-budgets:"  # the scorer's first line: the budgets the planner plans for
+PLAN_MARKER = "capstone-plan:"  # the planner's line: the recipe's plans
+MAX_PLAN_BYTES = 64 * 1024 ** 2  # 2000 steps of 10 param groups take about 2 MB
 CHECKS = ("quick", "short_runs", "long_runs", "decays")  # pass or fail
 SHARES = ("short_share", "long_share")  # the share of a test's points, in [0, 1]
 TESTS = CHECKS + SHARES
@@ -202,17 +218,9 @@ def grade(recipe, *, timeout: float | None = None) -> dict:
         if lines is None:
             return failed
     else:
-        root = str(Path(__file__).resolve().parent.parent)
-        code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-        try:
-            done = subprocess.run([sys.executable, "-I", "-c", code], input=payload, capture_output=True,
-                                  timeout=timeout, env=env, check=False)
-        except (subprocess.TimeoutExpired, OSError):
+        lines = _score_here(payload, timeout)
+        if lines is None:
             return failed
-        if done.returncode != 0:
-            return failed
-        lines = done.stdout.decode("utf-8", "replace").splitlines()
     lines = [ln for ln in lines if ln.startswith(MARKER)]
     if len(lines) != 1:
         return failed
@@ -221,6 +229,44 @@ def grade(recipe, *, timeout: float | None = None) -> dict:
     except ValueError:
         return failed
     return read_result(result)
+
+
+def _score_here(payload: bytes, timeout: float) -> list[str] | None:
+    """The scorer's output lines, from two interpreters started here: the scorer, which runs
+    no code of the learner's and reads the hidden parameters, and the planner, which runs
+    the recipe, sees only the budgets, and prints its plans (None if either failed or ran
+    past ``timeout``)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    planner_env = {k: v for k, v in env.items() if k != PRIVATE_ENV}
+
+    def command(main):
+        return [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {root!r}); "
+                                            f"from helpers.capstone import {main}; {main}()"]
+    deadline = time.monotonic() + timeout
+    try:
+        scorer = subprocess.Popen(command("_main"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=env)
+    except OSError:
+        return None
+    try:
+        budgets = scorer.stdout.readline()  # its first line, before it loads any data
+        if not budgets.startswith(BUDGETS_MARKER.encode()):
+            return None
+        planned = subprocess.run(command("_plan_main"), input=budgets[len(BUDGETS_MARKER):] + payload,
+                                 capture_output=True, env=planner_env, check=False,
+                                 timeout=max(0.1, deadline - time.monotonic()))
+        found = [ln for ln in planned.stdout.splitlines() if ln.startswith(PLAN_MARKER.encode())]
+        if planned.returncode != 0 or len(found) != 1:
+            return None
+        out, _ = scorer.communicate(found[0] + b"\n", timeout=max(0.1, deadline - time.monotonic()))
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    finally:
+        if scorer.poll() is None:
+            scorer.kill()
+        scorer.wait()
+    return out.decode("utf-8", "replace").splitlines() if scorer.returncode == 0 else None
 
 
 def read_result(result) -> dict:
@@ -346,27 +392,38 @@ def _unchanged(params: list, snapshot: list) -> bool:
     return all(torch.equal(p.detach(), s) for p, s in zip(params, snapshot))
 
 
-def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
-    """(held-out loss, applied learning rates) after the grader's loop; RuleBroken when a rule is broken."""
+SETTINGS = ("lr", "momentum", "dampening", "weight_decay")  # an SGD group's numbers, recorded at every step
+FLAGS = ("nesterov", "maximize")  # an SGD group's switches, fixed for the run
+
+
+def plan_of(recipe, budget: int, *, watch: bool = True) -> dict:
+    """The plan of ``recipe`` at ``budget`` steps: which parameters each SGD param group holds
+    (indices into ``graded_model().parameters()``), its switches, and its numbers (learning
+    rate, momentum, dampening, weight decay) just before each ``optimizer.step()``.
+
+    The recipe's scheduler is stepped as the grader's loop steps it, on gradients made up
+    for the purpose (so that an update made outside ``optimizer.step()`` shows), without
+    data: a schedule that depends on the training cannot be read this way, which is why
+    the rules ask for one computed from the budget. RuleBroken when a rule is broken.
+    """
     import warnings
 
     import torch
-    import torch.nn.functional as F
-
-    from helpers.audit import LRAudit
-    X, y = train_data
-    model, gen = graded_model(seed), torch.Generator().manual_seed(seed)
-    before, mine = {k: v.clone() for k, v in model.state_dict().items()}, {id(p) for p in model.parameters()}
+    model = graded_model(0)
+    params = list(model.parameters())
+    index = {id(p): i for i, p in enumerate(params)}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     is_torch = lambda obj, base: isinstance(obj, base) and type(obj).__module__.startswith("torch.optim")  # noqa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        torch.manual_seed(0)
         opt, sched = recipe(model, budget)
         after = model.state_dict()
         if after.keys() != before.keys() or not all(torch.equal(v, after[k]) for k, v in before.items()):
             raise RuleBroken("weights")
         if type(opt) is not torch.optim.SGD:  # the graded problem's optimizer, not a subclass
             raise RuleBroken("optimizer")
-        if not all(id(p) in mine for g in opt.param_groups for p in g["params"]):
+        if not all(id(p) in index for g in opt.param_groups for p in g["params"]):
             raise RuleBroken("parameters")
         if not (sched is None or is_torch(sched, torch.optim.lr_scheduler.LRScheduler) and sched.optimizer is opt):
             raise RuleBroken("scheduler")
@@ -374,28 +431,88 @@ def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
             raise RuleBroken("scheduler")
         if watch and _hooks(model, opt):
             raise RuleBroken("hooks")
-        params = list(model.parameters())
-        # The weights after each optimizer.step() must be the weights at the next one: one
-        # snapshot per step covers the scheduler's step, zero_grad, the forward and the backward.
-        stepped = _snapshot(params) if watch else None
-        with LRAudit(opt) as audit:
-            for _ in range(budget):
-                i = torch.randint(len(y), (BATCH,), generator=gen)
-                opt.zero_grad()
-                F.cross_entropy(model(X[i]), y[i]).backward()
-                if watch and not _unchanged(params, stepped):
-                    raise RuleBroken("outside step")
-                opt.step()
-                stepped = _snapshot(params) if watch else None
-                if sched is not None:
-                    sched.step()
+        layout = [[index[id(p)] for p in g["params"]] for g in opt.param_groups]
+        flags = [[bool(g[k]) for k in FLAGS] for g in opt.param_groups]
+        made_up = [torch.full_like(p, 1e-3) for p in params]
+        steps, stepped = [], _snapshot(params) if watch else None
+        for _ in range(budget):
+            for p, g in zip(params, made_up):
+                p.grad = g.clone()
+            if watch and not _unchanged(params, stepped):
+                raise RuleBroken("outside step")
+            groups = opt.param_groups
+            if [[index.get(id(p)) for p in g["params"]] for g in groups] != layout or \
+                    [[bool(g[k]) for k in FLAGS] for g in groups] != flags:
+                raise RuleBroken("groups")
+            steps.append([[float(g[k]) for k in SETTINGS] for g in groups])
+            opt.step()
+            stepped = _snapshot(params) if watch else None
+            if sched is not None:
+                sched.step()
         if watch and not _unchanged(params, stepped):
             raise RuleBroken("outside step")
-    if audit.steps != budget or any(int(s["step"]) != budget for s in opt.state.values() if "step" in s):
-        raise RuleBroken("steps")
+    return {"groups": layout, "flags": flags, "steps": steps}
+
+
+def checked_plan(plan, budget: int, n_params: int) -> dict | None:
+    """``plan`` (from :func:`plan_of`, read back from JSON) if it is well formed for ``budget``
+    steps and ``n_params`` parameters, else None."""
+    def numbers(row, n):
+        return isinstance(row, list) and len(row) == n and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
+    if not isinstance(plan, dict):
+        return None
+    layout, flags, steps = plan.get("groups"), plan.get("flags"), plan.get("steps")
+    if not (isinstance(layout, list) and layout and isinstance(flags, list) and len(flags) == len(layout)
+            and isinstance(steps, list) and len(steps) == budget):
+        return None
+    seen = [i for group in layout if isinstance(group, list) for i in group]
+    if not (all(isinstance(group, list) and group for group in layout) and len(seen) == len(set(seen))
+            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_params for i in seen)):
+        return None
+    if not all(isinstance(f, list) and len(f) == len(FLAGS) and all(isinstance(v, bool) for v in f) for f in flags):
+        return None
+    if not all(isinstance(row, list) and len(row) == len(layout) and all(numbers(s, len(SETTINGS)) for s in row)
+               for row in steps):
+        return None
+    return {"groups": layout, "flags": flags, "steps": steps}
+
+
+def train_plan(plan: dict, budget: int, seed: int, train_data, eval_data):
+    """(held-out loss, the learning rates of each param group at each step) after the grader's
+    loop with ``plan`` (see :func:`plan_of`): no code of the recipe runs here."""
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+    X, y = train_data
+    model, gen = graded_model(seed), torch.Generator().manual_seed(seed)
+    params = list(model.parameters())
+    first = plan["steps"][0]
+    groups = [{"params": [params[i] for i in layout], **dict(zip(SETTINGS, values)), **dict(zip(FLAGS, flags))}
+              for layout, values, flags in zip(plan["groups"], first, plan["flags"])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            opt = torch.optim.SGD(groups)
+        except ValueError as err:  # a negative rate, Nesterov without momentum, ...
+            raise RuleBroken(str(err)) from None
+        for t in range(budget):
+            for group, values in zip(opt.param_groups, plan["steps"][t]):
+                group.update(zip(SETTINGS, values))
+            i = torch.randint(len(y), (BATCH,), generator=gen)
+            opt.zero_grad()
+            F.cross_entropy(model(X[i]), y[i]).backward()
+            opt.step()
     with torch.no_grad():
         loss = float(F.cross_entropy(model(eval_data[0]), eval_data[1]))
-    return (loss if math.isfinite(loss) else math.inf), audit.lrs()
+    lrs = [[row[g][0] for row in plan["steps"]] for g in range(len(plan["groups"]))]
+    return (loss if math.isfinite(loss) else math.inf), lrs
+
+
+def train(recipe, budget, seed, train_data, eval_data, *, watch=True):
+    """:func:`train_plan` with the plan of ``recipe`` (for the course's own recipes, run in one process)."""
+    return train_plan(plan_of(recipe, budget, watch=watch), budget, seed, train_data, eval_data)
 
 
 # The held-out losses of the course's recipe and of the baseline under the default
@@ -414,8 +531,9 @@ def stored_losses(hidden: Hidden, train_data=None, held=None) -> dict:
         train_data, held = _texts(hidden)
     recipes = {"reference": reference(hidden.reference_peak), "baseline": baseline(hidden.baseline_lr)}
     budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
-    return {kind: {b: tuple(round(train(r, n, s, train_data, held, watch=False)[0], 6) for s in hidden.seeds)
-                   for b, n in budgets.items()} for kind, r in recipes.items()}
+    plans = {(kind, b): plan_of(r, n, watch=False) for kind, r in recipes.items() for b, n in budgets.items()}
+    return {kind: {b: tuple(round(train_plan(plans[kind, b], n, s, train_data, held)[0], 6) for s in hidden.seeds)
+                   for b, n in budgets.items()} for kind in recipes}
 
 
 def reference_losses(hidden: Hidden, train_data=None, held=None, *, fresh=False) -> dict:
@@ -439,32 +557,61 @@ def _texts(hidden: Hidden):
     return (Xt, yt), (torch.cat(H[0::2]), torch.cat(H[1::2]))
 
 
-def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict:
-    """Every test's outcome (see :func:`read_result`). ``load_recipe()`` is called only after
-    the course's recipe and the baseline have run.
+def follows_budget(lrs_per_group: list[list[float]]) -> bool:
+    """The public rule on a schedule's end: in every param group, the learning rate of the
+    last step is at most :data:`END_FRACTION` of the group's largest.
+
+    >>> follows_budget([[0.1, 0.05, 0.0], [0.01, 0.001]])
+    True
+    >>> follows_budget([[0.1, 0.1, 0.1], [0.1, 0.01]])  # one group held constant
+    False
+    """
+    return all(bool(lrs) and lrs[-1] <= END_FRACTION * max(lrs) for lrs in lrs_per_group)
+
+
+def budgets_of(hidden: Hidden) -> list[int]:
+    """Every budget the recipe is run at: the quick ones and the two scored ones."""
+    return sorted({*hidden.quick_budgets, hidden.short_budget, hidden.long_budget})
+
+
+def plans(recipe, budgets) -> dict:
+    """{budget: the recipe's plan (:func:`plan_of`), or None where it broke a rule or raised}."""
+    plan_of(reference(0.1), 2)  # loads what a plan loads, before the snapshot of the watched functions
+    watched, found = _watched(), {}
+    for budget in budgets:
+        try:
+            plan = plan_of(recipe, budget)
+        except Exception:  # noqa: BLE001 - a broken rule and an error in the recipe score alike
+            plan = None
+        found[budget] = None if plan is None or _replaced(watched) else plan
+    return found
+
+
+def score(plans_found: dict, hidden: Hidden, gaps: dict | None = None, *, texts=None, known=None) -> dict:
+    """Every test's outcome (see :func:`read_result`) for the plans of a recipe ({budget:
+    plan or None}, as :func:`plans` returns them or as JSON gave them back: checked here).
 
     ``gaps``, if given, receives the mean held-out gap to the course's recipe at each scored
     budget (``{"short": ..., "long": ...}``, nats/char) where every run finished: for the
     instructor's report (the grading sandbox's scorer logs it), never for the learner.
+    ``texts`` and ``known`` (from :func:`_texts` and :func:`reference_losses`) save
+    computing them again.
     """
-    (Xt, yt), held = _texts(hidden)
-    budgets = {"short": hidden.short_budget, "long": hidden.long_budget}
-    known = reference_losses(hidden, (Xt, yt), held)
-    train(reference(hidden.reference_peak), 2, 0, (Xt, yt), held)  # loads what a run loads, before the snapshot
-    watched = _watched()
-    recipe = load_recipe()
+    (Xt, yt), held = texts or _texts(hidden)
+    known = known or reference_losses(hidden, (Xt, yt), held)
+    n_params = len(list(graded_model(0).parameters()))
     out = {**dict.fromkeys(CHECKS, False), **dict.fromkeys(SHARES, 0.0)}
 
     def attempt(budget, seed):
+        plan = checked_plan(plans_found.get(budget), budget, n_params)
         try:
-            result = train(recipe, budget, seed, (Xt, yt), held)
-        except Exception:  # noqa: BLE001 - a broken rule and an error in the recipe score alike
+            return None if plan is None else train_plan(plan, budget, seed, (Xt, yt), held)
+        except RuleBroken:
             return None
-        return None if _replaced(watched) else result
 
     out["quick"] = all(attempt(b, s) is not None for b, s in zip(hidden.quick_budgets, hidden.seeds * 12))
     found, ends = {}, []
-    for name, budget in budgets.items():
+    for name, budget in {"short": hidden.short_budget, "long": hidden.long_budget}.items():
         runs = [attempt(budget, s) for s in hidden.seeds]
         if any(r is None for r in runs):
             ends.append(False)
@@ -475,7 +622,7 @@ def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict:
         if out[f"{name}_runs"]:
             out[f"{name}_share"] = points_share(mine, known["baseline", name], known["reference", name],
                                                 hidden.full_credit)
-        ends += [bool(lrs) and lrs[-1] <= END_FRACTION * max(lrs) for _, lrs in runs]
+        ends.append(follows_budget(runs[0][1]))  # the plan, and so its rates, is the same for every seed
     out["decays"] = all(ends)
     if gaps is not None:
         gaps.update({name: round(value, 6) for name, value in found.items() if math.isfinite(value)})
@@ -483,20 +630,42 @@ def score(load_recipe, hidden: Hidden, gaps: dict | None = None) -> dict:
 
 
 def _main() -> None:
-    """The scoring interpreter: the pickled recipe on stdin, one result line on stdout."""
+    """The scoring interpreter, which runs no code of the learner's: it prints the budgets
+    (:data:`BUDGETS_MARKER`) for the planner, reads the plans the planner printed
+    (:data:`PLAN_MARKER`, one line) on stdin, and prints one result line."""
     import torch
     # One thread: the models are small, and a core shared with other kernels (a class
     # graded in parallel, a test suite) slows a multi-threaded run four-fold or more.
     torch.set_num_threads(1)
-    payload = sys.stdin.buffer.read()
     hidden = load_hidden()
-
-    def load_recipe():
-        import pickle
-        return pickle.loads(payload)
+    sys.stdout.write(BUDGETS_MARKER + json.dumps(budgets_of(hidden)) + "\n")
+    sys.stdout.flush()
+    texts = _texts(hidden)
+    known = reference_losses(hidden, *texts)  # while the planner runs (trained afresh for a private file)
+    line = sys.stdin.buffer.readline(MAX_PLAN_BYTES).decode("utf-8", "replace")
+    try:
+        raw = json.loads(line[len(PLAN_MARKER):]) if line.startswith(PLAN_MARKER) else {}
+    except ValueError:
+        raw = {}
+    raw = raw if isinstance(raw, dict) else {}
     gaps: dict = {}
-    result = score(load_recipe, hidden, gaps)
+    result = score({b: raw.get(str(b)) for b in budgets_of(hidden)}, hidden, gaps, texts=texts, known=known)
     sys.stdout.write(MARKER + json.dumps({**result, "gaps": gaps}) + "\n")
+    sys.stdout.flush()
+
+
+def _plan_main() -> None:
+    """The planning interpreter, which runs the learner's recipe and sees no hidden parameter
+    but the budgets: a line of budgets (JSON) then the pickled recipe on stdin, one line of
+    plans (:data:`PLAN_MARKER`, ``{budget: plan or null}``) on stdout."""
+    import pickle
+
+    import torch
+    torch.set_num_threads(1)
+    budgets = json.loads(sys.stdin.buffer.readline().decode("utf-8"))
+    recipe = pickle.loads(sys.stdin.buffer.read())
+    found = plans(recipe, [int(b) for b in budgets])
+    sys.stdout.write(PLAN_MARKER + json.dumps({str(b): p for b, p in found.items()}) + "\n")
     sys.stdout.flush()
 
 

@@ -226,6 +226,18 @@ def test_only_the_scorers_sandbox_binds_a_copy_of_the_private_file(tmp_path):
     assert ["--setenv", gs.SCORER_ENV, str(tmp_path / "s")] == kernel[kernel.index(gs.SCORER_ENV) - 1:
                                                                        kernel.index(gs.SCORER_ENV) + 2]
     assert gs.PRIVATE_ENV not in kernel and str(copy) not in kernel and "/elsewhere" not in kernel
+    # A scoring's two sandboxes: the scorer (no learner code) gets the copy, the planner (the recipe) does not.
+    if gs.AsyncKernelManager is None:
+        return
+    from types import SimpleNamespace
+    manager = SimpleNamespace(_sandbox_dir=folder, _sandbox_privileged=False, _sandbox_bwrap="bwrap",
+                              _sandbox_limits=gs.SandboxLimits())
+    args = (Path(__file__).resolve().parents[1], gs.View(), {gs.PRIVATE_ENV: str(private)}, None, copy, "")
+    scorer = gs.SandboxedKernelManager._scorer_command(manager, *args, role="scorer")
+    planner = gs.SandboxedKernelManager._scorer_command(manager, *args, role="planner")
+    assert str(copy) in scorer and gs.PRIVATE_ENV in scorer and scorer[-1].endswith("_main()"), scorer
+    assert str(copy) not in planner and gs.PRIVATE_ENV not in planner and str(private) not in planner
+    assert planner[-1].endswith("_plan_main()"), planner
 
 
 def test_the_scorer_reads_the_private_file(tmp_path, monkeypatch):
@@ -299,6 +311,70 @@ def second_optimizer_inside_a_lambda_factor(model, budget):
                          ids=lambda f: f.__name__)
 def test_the_scorer_refuses_what_happens_outside_the_optimizers_step(cheat):
     assert capstone.grade(cheat) == FAILED
+
+
+def forges_a_result_and_exits(model, budget):
+    """What beat the scorer when it ran the recipe in its own interpreter: print a perfect result line, exit."""
+    import os as _os
+    perfect = {**dict.fromkeys(capstone.CHECKS, True), **dict.fromkeys(capstone.SHARES, 1.0)}
+    print(capstone.MARKER + json.dumps(perfect), flush=True)
+    _os._exit(0)
+
+
+def forges_a_result_and_raises_system_exit(model, budget):
+    perfect = {**dict.fromkeys(capstone.CHECKS, True), **dict.fromkeys(capstone.SHARES, 1.0)}
+    print(capstone.MARKER + json.dumps(perfect), flush=True)
+    sys.exit(0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", [forges_a_result_and_exits, forges_a_result_and_raises_system_exit],
+                         ids=lambda f: f.__name__)
+def test_a_recipe_cannot_forge_the_scorers_result(cheat):
+    assert capstone.grade(cheat) == FAILED
+
+
+def prefills_momentum_and_reseeds(model, budget):
+    """Tampering that the planner does not see and the scorer does not carry: momentum buffers
+    filled before the first step, the global seed changed."""
+    opt = _sgd(model)
+    for p in model.parameters():
+        opt.state[p]["momentum_buffer"] = torch.full_like(p, 3.0)
+    torch.manual_seed(12345)
+    return opt, _linear(opt, budget)
+
+
+def honest_linear(model, budget):
+    opt = _sgd(model)
+    return opt, _linear(opt, budget)
+
+
+def test_the_plan_holds_only_the_schedule_and_the_settings():
+    """What the scorer trains with: the same plan for a tampering recipe and its honest part, and
+    in it nothing but parameter indices, switches and numbers per step."""
+    tampered, honest = capstone.plans(prefills_momentum_and_reseeds, [25]), capstone.plans(honest_linear, [25])
+    assert tampered == honest and honest[25] is not None
+    plan = honest[25]
+    assert plan["flags"] == [[True, False]] and len(plan["steps"]) == 25
+    assert plan["steps"][0] == [[0.1, 0.9, 0, 0]] and plan["steps"][-1][0][0] == pytest.approx(0.1 / 25)
+    assert capstone.checked_plan(json.loads(json.dumps(plan)), 25, len(plan["groups"][0])) == plan
+    for bad in ({**plan, "steps": plan["steps"][:-1]}, {**plan, "groups": [plan["groups"][0] * 2]},
+                {**plan, "steps": [[[float("nan"), 0.9, 0, 0]]] * 25}, {**plan, "flags": [[1, 0]]}):
+        assert capstone.checked_plan(bad, 25, len(plan["groups"][0])) is None, bad
+
+
+def test_a_schedule_is_followed_in_every_param_group():
+    """The budget check reads every group's plan: a group held constant fails it."""
+    def two_groups(model, budget, decay_first=True):
+        first, rest = list(model.parameters())[:1], list(model.parameters())[1:]
+        opt = torch.optim.SGD([{"params": first}, {"params": rest}], lr=0.1, momentum=0.9, nesterov=True)
+        decay = lambda t: max(0.0, 1 - t / budget)  # noqa: E731
+        return opt, LambdaLR(opt, [decay, lambda t: 1.0] if decay_first else [decay, decay])
+    held = capstone.plan_of(two_groups, 30)
+    lrs = [[row[g][0] for row in held["steps"]] for g in range(2)]
+    assert not capstone.follows_budget(lrs)
+    both = capstone.plan_of(lambda m, b: two_groups(m, b, decay_first=False), 30)
+    assert capstone.follows_budget([[row[g][0] for row in both["steps"]] for g in range(2)])
 
 
 def one_cycle_for_the_budget(model, budget):

@@ -31,17 +31,28 @@ FAILED = {**dict.fromkeys(capstone.CHECKS, False), **dict.fromkeys(capstone.SHAR
 
 
 def fake_scorer(body: str) -> list[str]:
-    return [sys.executable, "-c", "import json, os, sys, time\nsys.stdin.buffer.read()\n" + body]
+    """A scorer that names two budgets, reads the planner's line, then runs ``body``."""
+    return [sys.executable, "-c", "import json, os, sys, time\n"
+            f"print({scorer_broker.BUDGETS_MARKER!r} + '[40, 600]', flush=True)\n"
+            "plan = sys.stdin.buffer.readline()\n" + body]
+
+
+def fake_planner(body: str = "") -> list[str]:
+    """A planner that reads the budgets and the recipe, runs ``body``, then prints a line of plans."""
+    return [sys.executable, "-c", "import json, os, sys\nbudgets = sys.stdin.buffer.readline()\n"
+            "recipe = sys.stdin.buffer.read()\n" + body + f"\nprint({scorer_broker.PLAN_MARKER!r} + '{{}}')"]
 
 
 @pytest.fixture
 def broker(tmp_path, monkeypatch, caplog):
-    """broker(body, **kw): a broker whose scorer runs ``body``; the kernel's grade() talks to it."""
+    """broker(body, planner="", **kw): a broker whose scorer runs ``body`` after the planner ran
+    ``planner``; the kernel's grade() talks to it."""
     made = []
 
-    def start(body: str, **kw) -> ScorerBroker:
+    def start(body: str, planner: str = "", **kw) -> ScorerBroker:
         path = tmp_path / f"s{len(made)}"
-        b = ScorerBroker(path, lambda: fake_scorer(body), logging.getLogger("test-broker"), "submission of 'x'",
+        commands = {"scorer": fake_scorer(body), "planner": fake_planner(planner)}
+        b = ScorerBroker(path, commands.__getitem__, logging.getLogger("test-broker"), "submission of 'x'",
                          **kw)
         made.append(b)
         monkeypatch.setenv(capstone.SCORER_ENV, str(path))
@@ -54,6 +65,9 @@ def broker(tmp_path, monkeypatch, caplog):
 
 def test_the_markers_agree():
     assert scorer_broker.MARKER == capstone.MARKER and scorer_broker.TESTS == capstone.TESTS
+    assert scorer_broker.BUDGETS_MARKER == capstone.BUDGETS_MARKER
+    assert scorer_broker.PLAN_MARKER == capstone.PLAN_MARKER
+    assert scorer_broker.MAX_PLAN_BYTES == capstone.MAX_PLAN_BYTES
     assert scorer_broker.CHECKS == capstone.CHECKS and scorer_broker.SHARES == capstone.SHARES
     assert scorer_broker.SCORER_ENV == capstone.SCORER_ENV
 
@@ -75,15 +89,35 @@ def test_the_kernel_gets_only_which_tests_pass_and_the_shares(broker, caplog):
     assert b.results == [{"tests": expected, "gaps": {"short": 0.0123}}]
 
 
+def test_the_planner_gets_the_budgets_and_the_recipe_and_the_scorer_its_line(broker, tmp_path):
+    seen = tmp_path / "seen"
+    planner = f"open({str(seen)!r} + '-planner', 'wb').write(budgets + recipe)"
+    b = broker(f"open({str(seen)!r} + '-scorer', 'wb').write(plan)\nprint({MARKER!r} + json.dumps({ALL!r}))",
+               planner=planner)
+    reply = capstone._ask_broker(os.environ[capstone.SCORER_ENV], b"the recipe", 20)
+    assert reply == [MARKER + json.dumps(ALL)] and b.calls == 1
+    assert (tmp_path / "seen-planner").read_bytes() == b"[40, 600]\nthe recipe"
+    assert (tmp_path / "seen-scorer").read_bytes() == scorer_broker.PLAN_MARKER.encode() + b"{}\n"
+
+
+@pytest.mark.parametrize("planner", [
+    "sys.exit(3)",  # a recipe that breaks its interpreter
+    f"print({scorer_broker.PLAN_MARKER!r} + '{{}}')",  # two lines of plans
+    f"print({MARKER!r} + json.dumps({ALL!r})); sys.stdout.flush(); os._exit(0)",  # a forged result, then exit
+])
+def test_a_planner_that_fails_or_forges_fails_every_test(broker, planner):
+    """The scorer's result is the only one read, and only after one line of plans came from a planner
+    that exited cleanly: a recipe that prints a result line and exits gets nothing."""
+    broker(f"print({MARKER!r} + json.dumps({ALL!r}))", planner=planner)
+    assert capstone.grade(capstone.reference(0.1)) == FAILED
+
+
 def test_the_scorer_reports_its_gaps_to_the_broker_only():
     """The real scorer's line holds the gaps; grade() in a local interpreter returns booleans only."""
     import cloudpickle
-    import subprocess
-    root = str(Path(__file__).resolve().parents[1])
-    code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
-    done = subprocess.run([sys.executable, "-I", "-c", code], input=cloudpickle.dumps(capstone.reference(0.1)),
-                          capture_output=True, timeout=300, check=True)
-    parsed = scorer_broker.parse_result(done.stdout.decode().splitlines())
+    done = capstone._score_here(cloudpickle.dumps(capstone.reference(0.1)), 300)
+    assert done is not None
+    parsed = scorer_broker.parse_result(done)
     assert parsed is not None and parsed[0] == ALL, parsed
     assert set(parsed[1]) == {"short", "long"} and all(abs(v) < 1e-3 for v in parsed[1].values()), parsed  # the reference itself
 

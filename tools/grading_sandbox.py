@@ -35,10 +35,12 @@ bubblewrap (``bwrap``, Debian's ``bubblewrap`` package), started by this file th
   per-cell timeout, the cells after it share one more timeout in all
   (``SandboxedExecute.after_timeout``), so an endless loop that every later test calls
   costs about two timeouts, not one per test.
-- **The capstone's scorer** (notebook 08) runs in a second sandbox of the same kind,
+- **The capstone's scorer** (notebook 08) runs in two more sandboxes of the same kind,
   started by the grading process when the kernel asks for a scoring over a Unix socket
-  in its channels folder (``ScorerBroker``, tools/scorer_broker.py); only that sandbox
-  sees the instructor's private parameters (``LR_COURSE_PRIVATE``).
+  in its channels folder (``ScorerBroker``, tools/scorer_broker.py): a planner, which
+  runs the learner's recipe only to read its plans, and the scorer, which trains with
+  those plans, runs no code of the learner's and is the only one that sees the
+  instructor's private parameters (``LR_COURSE_PRIVATE``).
 - **Lifetime.** ``--unshare-pid --die-with-parent``: the kernel is process 2 of its own
   PID namespace; when it ends, or nbgrader ends, the kernel of that namespace kills
   every process left in it.
@@ -590,15 +592,20 @@ if AsyncKernelManager is not None:
                                    environ=env, privileged=self._sandbox_privileged, hosts=hosts,
                                    cgroup_procs=procs, scorer=str(scorer))
 
-        def _scorer_command(self, course, view, env, hosts, private, procs) -> list[str]:
-            """A fresh sandbox for one scoring: like the kernel's, with an empty working folder,
-            no channels, and the private parameters (the kernel never sees them)."""
+        def _scorer_command(self, course, view, env, hosts, private, procs, role="scorer") -> list[str]:
+            """A fresh sandbox for one step of a scoring: like the kernel's, with an empty working
+            folder and no channels. The scorer ("scorer") gets the private parameters (the kernel
+            never sees them) and runs no code of the learner's; the planner ("planner") runs the
+            learner's recipe to read its plans, and gets neither."""
+            if role not in ("scorer", "planner"):
+                raise ValueError(f"role must be 'scorer' or 'planner', got {role!r}")
             base = Path(tempfile.mkdtemp(prefix="s", dir=self._sandbox_dir))
             (base / "w").mkdir()
             (base / "c").mkdir()
             if self._sandbox_privileged:
                 _chown_tree(base, SANDBOX_UID)
-            code = "from helpers.capstone import _main; _main()"
+            main = "_main" if role == "scorer" else "_plan_main"
+            code = f"from helpers.capstone import {main}; {main}()"
             origins = _helpers_origins(course, [_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)])
             if origins:
                 root = str(Path(origins[0]).resolve().parent.parent)
@@ -606,7 +613,7 @@ if AsyncKernelManager is not None:
             return sandbox_command([sys.executable, "-I", "-c", code], bwrap=self._sandbox_bwrap,
                                    workdir=base / "w", scratch=base / "w", channels=base / "c", view=view,
                                    limits=self._sandbox_limits, environ=env, privileged=self._sandbox_privileged,
-                                   hosts=hosts, private=private, cgroup_procs=procs)
+                                   hosts=hosts, private=private if role == "scorer" else None, cgroup_procs=procs)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if self._sandbox_privileged:

@@ -6,12 +6,19 @@ scorer itself: it sends the pickled recipe over a Unix socket (``LR_COURSE_SCORE
 in the folder of the kernel's channels) to a :class:`ScorerBroker`, which runs in the
 grading process, outside the sandbox, and
 
-- starts the scorer in a second sandbox, the only one that sees the instructor's
+- starts the scorer in a sandbox of its own, the only one that sees the instructor's
   private parameters (``LR_COURSE_PRIVATE``, bound read-only there): the kernel, and
-  so the learner's code, can neither read the file nor learn where it is;
+  so the learner's code, can neither read the file nor learn where it is. The scorer
+  runs no code of the learner's: its first line names the budgets, and the broker
+  starts a **planner** in a third sandbox (no private file) that runs the recipe at
+  those budgets only to record its plans (the learning rate and the other SGD settings
+  of each param group at each step, ``helpers.capstone.plan_of``) and prints them on
+  one line; the broker hands that line to the scorer, which checks it and trains with
+  it. So nothing a recipe does in its own interpreter (exit early, print a result line,
+  patch PyTorch, tamper with the data or the momentum buffers) reaches the training
+  that is scored;
 - answers with the outcome of each test and nothing else (the scorer's result line is
-  parsed and written anew, so a recipe that prints its own line and exits carries no
-  text back);
+  parsed and written anew);
 - scores once per kernel (:data:`MAX_CALLS`): the hidden tests need one scoring, and
   a learner who calls the scorer from their own cells, to probe the hidden
   parameters one bit at a time, has used it up;
@@ -36,6 +43,9 @@ from pathlib import Path
 
 SCORER_ENV = "LR_COURSE_SCORER"
 MARKER = "capstone-result:"  # helpers.capstone.MARKER (the kernel's side parses the same line)
+BUDGETS_MARKER = "capstone-budgets:"  # helpers.capstone.BUDGETS_MARKER: the scorer's first line
+PLAN_MARKER = "capstone-plan:"  # helpers.capstone.PLAN_MARKER: the planner's line
+MAX_PLAN_BYTES = 64 * 1024 ** 2  # helpers.capstone.MAX_PLAN_BYTES
 CHECKS = ("quick", "short_runs", "long_runs", "decays")  # helpers.capstone.CHECKS: pass or fail
 SHARES = ("short_share", "long_share")  # helpers.capstone.SHARES: the share of a test's points, in [0, 1]
 TESTS = CHECKS + SHARES
@@ -111,6 +121,20 @@ def _gone(conn: socket.socket) -> bool:
         return True
 
 
+def _reader(stream, lines: list[str], markers: tuple[str, ...], longest: int) -> threading.Thread:
+    """A thread that keeps the lines of ``stream`` that start with one of ``markers`` (at most
+    a few, each at most ``longest`` bytes) and reads and drops everything else."""
+    def keep():
+        for raw in iter(lambda: stream.readline(longest), b""):
+            text = raw.decode("utf-8", "replace")
+            if text.startswith(markers) and text.endswith("\n") and len(lines) < 4:
+                lines.append(text.rstrip("\n"))
+        stream.close()
+    thread = threading.Thread(target=keep, daemon=True)
+    thread.start()
+    return thread
+
+
 class ScorerBroker:
     """Serves one grading kernel's scoring requests on ``path`` (a Unix socket).
 
@@ -123,7 +147,7 @@ class ScorerBroker:
         self.path, self._command, self._log, self._name = Path(path), command, log, name
         self.max_calls, self.calls = max_calls, 0
         self.results: list[dict] = []  # per request: {"tests": {...} or None, "gaps": {...}}
-        self._proc: subprocess.Popen | None = None
+        self._procs: list[subprocess.Popen] = []  # the scorer and the planner of the scoring under way
         self._closed = False
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -166,52 +190,85 @@ class ScorerBroker:
         reply = MARKER + json.dumps(result if result is not None else FAILED) + "\n"
         conn.sendall(reply.encode())
 
-    def _score(self, timeout: float, payload: bytes, conn: socket.socket) -> tuple[dict, dict] | None:
+    def _start(self, role: str) -> subprocess.Popen | None:
         with self._lock:
             if self._closed:
                 return None
-            self._proc = proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.DEVNULL)
-        lines: list[str] = []
-        reader = threading.Thread(target=self._keep_marker_lines, args=(proc.stdout, lines), daemon=True)
-        reader.start()
-        try:
-            proc.stdin.write(payload)
-            proc.stdin.close()
-        except OSError:
-            pass  # the scorer stopped early; its exit status says so
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None:
-            if time.monotonic() > deadline or _gone(conn) or self._closed:
-                proc.kill()
-                proc.wait()
-                return None
-            time.sleep(0.1)
-        reader.join(5)
-        return parse_result(lines) if proc.returncode == 0 else None
+            proc = subprocess.Popen(self._command(role), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
+            self._procs.append(proc)
+            return proc
 
-    @staticmethod
-    def _keep_marker_lines(stream, lines: list[str]) -> None:
-        """Keep the result lines (at most a few, each bounded); read and drop everything else."""
-        for raw in iter(lambda: stream.readline(LONGEST_LINE), b""):
-            text = raw.decode("utf-8", "replace")
-            if text.startswith(MARKER) and len(lines) < 4:
-                lines.append(text.rstrip("\n"))
-        stream.close()
+    def _wait(self, done, deadline: float, conn: socket.socket) -> bool:
+        """Wait until ``done()``; False (after stopping every process of this scoring) when the
+        time is up, the kernel stopped waiting or the broker closed first."""
+        while not done():
+            if time.monotonic() > deadline or _gone(conn) or self._closed:
+                self._stop_all()
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _score(self, timeout: float, payload: bytes, conn: socket.socket) -> tuple[dict, dict] | None:
+        """Scorer and planner (see the module's docstring): the scorer's first line gives the
+        budgets, the planner gets them with the recipe and prints one line of plans, the scorer
+        gets that line and prints the result."""
+        deadline = time.monotonic() + timeout
+        try:
+            scorer = self._start("scorer")
+            if scorer is None:
+                return None
+            said: list[str] = []
+            scoring = _reader(scorer.stdout, said, (BUDGETS_MARKER, MARKER), LONGEST_LINE)
+            if not self._wait(lambda: said or scorer.poll() is not None, deadline, conn):
+                return None
+            if not said or not said[0].startswith(BUDGETS_MARKER):
+                return None
+            planner = self._start("planner")
+            if planner is None:
+                return None
+            planned: list[str] = []
+            reading = _reader(planner.stdout, planned, (PLAN_MARKER,), MAX_PLAN_BYTES)
+            try:
+                planner.stdin.write(said[0][len(BUDGETS_MARKER):].encode() + b"\n" + payload)
+                planner.stdin.close()
+            except OSError:
+                pass  # the planner stopped early; its exit status says so
+            if not self._wait(lambda: planner.poll() is not None, deadline, conn):
+                return None
+            reading.join(5)
+            if planner.returncode != 0 or len(planned) != 1:
+                return None
+            try:
+                scorer.stdin.write(planned[0].encode() + b"\n")
+                scorer.stdin.close()
+            except OSError:
+                return None
+            if not self._wait(lambda: scorer.poll() is not None, deadline, conn):
+                return None
+            scoring.join(5)
+            return parse_result(said) if scorer.returncode == 0 else None
+        finally:
+            self._stop_all()
+
+    def _stop_all(self) -> None:
+        with self._lock:
+            procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
     def close(self) -> None:
         """Stop serving and stop a scorer that still runs. Idempotent."""
         with self._lock:
             self._closed = True
-            proc = self._proc
         for end in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._sock.close):
             try:
                 end()  # shutdown wakes the thread blocked in accept()
             except OSError:
                 pass
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        self._stop_all()
         try:
             self.path.unlink()
         except OSError:
