@@ -63,6 +63,7 @@ DEFAULT_TIMEOUT = 55.0  # stays inside nbgrader's 60 s per cell (nbgrader_config
 MARKER = "capstone-result:"
 BUDGETS_MARKER = "capstone-budgets:"  # the scorer's first line: the budgets the planner plans for
 PLAN_MARKER = "capstone-plan:"  # the planner's line: the recipe's plans
+KNOWN_MARKER = "capstone-known:"  # the scorer's first input: the course's recipe's and the baseline's losses
 MAX_PLAN_BYTES = 64 * 1024 ** 2  # 2000 steps of 10 param groups take about 2 MB
 CHECKS = ("quick", "short_runs", "long_runs", "decays")  # pass or fail
 SHARES = ("short_share", "long_share")  # the share of a test's points, in [0, 1]
@@ -191,8 +192,9 @@ def grade(recipe, *, timeout: float | None = None) -> dict:
     interpreter fails, or the scoring did not finish within ``timeout`` seconds (> 0).
     The default is ``LR_COURSE_CAPSTONE_TIMEOUT`` where it is set, else 55 s: inside
     nbgrader's 60 s per cell, so a slow recipe fails its tests instead of timing the cell
-    out. Scoring the reference takes 10-12 s on an idle core and about 30 s on a core
-    shared with two busy PyTorch processes (it uses one thread).
+    out. Scoring the course's recipe takes about 16 s on an idle 2-core machine (the
+    scorer uses one thread; the planner runs beside it) and two to three times that on
+    cores shared with busy PyTorch processes.
 
     In the grading sandbox (``LR_COURSE_SCORER`` set), the request goes to the
     sandbox's scorer (tools/scorer_broker.py), which scores in a sandbox of its own,
@@ -250,6 +252,8 @@ def _score_here(payload: bytes, timeout: float) -> list[str] | None:
     except OSError:
         return None
     try:
+        scorer.stdin.write(known_line(None).encode() + b"\n")  # no losses computed beforehand here
+        scorer.stdin.flush()
         budgets = scorer.stdout.readline()  # its first line, before it loads any data
         if not budgets.startswith(BUDGETS_MARKER.encode()):
             return None
@@ -629,19 +633,57 @@ def score(plans_found: dict, hidden: Hidden, gaps: dict | None = None, *, texts=
     return out
 
 
+def known_line(known: dict | None) -> str:
+    """The line that hands the scorer the course's recipe's and the baseline's mean losses
+    (:func:`reference_losses`, computed once per grading process for a private file), or
+    none (``null``: the scorer computes them)."""
+    body = None if known is None else {f"{kind}/{b}": float(v) for (kind, b), v in known.items()}
+    return KNOWN_MARKER + json.dumps(body)
+
+
+def read_known(line: str) -> dict | None:
+    """The mean losses in a :func:`known_line` (None unless all four are finite numbers and
+    the baseline ends above the course's recipe at both budgets)."""
+    try:
+        body = json.loads(line[len(KNOWN_MARKER):]) if line.startswith(KNOWN_MARKER) else None
+    except ValueError:
+        return None
+    keys = [(kind, b) for kind in ("reference", "baseline") for b in ("short", "long")]
+    if not isinstance(body, dict) or set(body) != {f"{k}/{b}" for k, b in keys}:
+        return None
+    known = {(k, b): body[f"{k}/{b}"] for k, b in keys}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in known.values()):
+        return None
+    if not all(known["baseline", b] > known["reference", b] for b in ("short", "long")):
+        return None
+    return known
+
+
+def _reference_main() -> None:
+    """The course's recipe's and the baseline's mean losses under the hidden parameters, as a
+    :func:`known_line` (the grading sandbox runs this once per grading process for a private file)."""
+    import torch
+    torch.set_num_threads(1)
+    hidden = load_hidden()
+    sys.stdout.write(known_line(reference_losses(hidden, *_texts(hidden))) + "\n")
+    sys.stdout.flush()
+
+
 def _main() -> None:
-    """The scoring interpreter, which runs no code of the learner's: it prints the budgets
-    (:data:`BUDGETS_MARKER`) for the planner, reads the plans the planner printed
-    (:data:`PLAN_MARKER`, one line) on stdin, and prints one result line."""
+    """The scoring interpreter, which runs no code of the learner's. On stdin it reads a
+    :func:`known_line` (from whoever started it), then, after printing the budgets
+    (:data:`BUDGETS_MARKER`) for the planner, the plans the planner printed
+    (:data:`PLAN_MARKER`, one line); it prints one result line."""
     import torch
     # One thread: the models are small, and a core shared with other kernels (a class
     # graded in parallel, a test suite) slows a multi-threaded run four-fold or more.
     torch.set_num_threads(1)
     hidden = load_hidden()
+    known = read_known(sys.stdin.buffer.readline(1 << 16).decode("utf-8", "replace"))
     sys.stdout.write(BUDGETS_MARKER + json.dumps(budgets_of(hidden)) + "\n")
     sys.stdout.flush()
     texts = _texts(hidden)
-    known = reference_losses(hidden, *texts)  # while the planner runs (trained afresh for a private file)
+    known = known or reference_losses(hidden, *texts)  # while the planner runs (stored for the defaults)
     line = sys.stdin.buffer.readline(MAX_PLAN_BYTES).decode("utf-8", "replace")
     try:
         raw = json.loads(line[len(PLAN_MARKER):]) if line.startswith(PLAN_MARKER) else {}

@@ -238,6 +238,8 @@ def test_only_the_scorers_sandbox_binds_a_copy_of_the_private_file(tmp_path):
     assert str(copy) in scorer and gs.PRIVATE_ENV in scorer and scorer[-1].endswith("_main()"), scorer
     assert str(copy) not in planner and gs.PRIVATE_ENV not in planner and str(private) not in planner
     assert planner[-1].endswith("_plan_main()"), planner
+    reference = gs.SandboxedKernelManager._scorer_command(manager, *args, role="reference")
+    assert str(copy) in reference and reference[-1].endswith("_reference_main()"), reference
 
 
 def test_the_scorer_reads_the_private_file(tmp_path, monkeypatch):

@@ -382,7 +382,9 @@ def test_attack_cannot_exceed_the_sandbox_memory_with_many_processes_or_files(at
     groups = [*Path(grading_sandbox.MemoryGroup.V1).glob("lr-course-sandbox-*"),
               *Path(grading_sandbox.MemoryGroup.V2).glob("lr-course-sandbox-*")]
     left = [g for g in groups if not Path(f"/proc/{g.name.split('-')[3]}").exists()]
-    assert not left, f"a sandbox's cgroup was left: {left}"
+    described = {str(g): {"age_s": round(time.time() - g.stat().st_mtime),
+                          "members": grading_sandbox.MemoryGroup(g).members()} for g in left if g.exists()}
+    assert not left, f"a sandbox's cgroup was left: {described}; log: {[l for l in log.splitlines() if 'cgroup' in l]}"
 
 
 @pytest.mark.slow
@@ -530,3 +532,27 @@ def test_a_submission_past_its_time_limit_is_stopped_with_everything_it_started(
     assert done.returncode != 0 and "ran past 20" in done.stdout + done.stderr, done.stdout + done.stderr
     assert grades(course).get(("slow", "practice-tests"), (None,))[0] is None, "scored after being stopped"
     assert not [p for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]
+
+
+def test_a_cgroup_left_by_a_grading_process_that_ended_is_removed_by_the_next(monkeypatch):
+    """A grader killed before its cleanup leaves its memory cgroup; the next one to make a group
+    removes it once it is empty and old, and leaves a group in use (or too young) alone."""
+    problem = grading_sandbox.memory_cgroup_problem()
+    if problem:
+        pytest.skip(f"no memory cgroup here ({problem})")
+    base = grading_sandbox.MemoryGroup.V1 if grading_sandbox.MemoryGroup.V1.is_dir() else \
+        grading_sandbox.MemoryGroup.V2
+    gone = base / "lr-course-sandbox-999999999-0badc0de"  # no such process
+    gone.mkdir()
+    try:
+        assert grading_sandbox.MemoryGroup.remove_stale(base) == [] and gone.exists()  # too young
+        monkeypatch.setattr(grading_sandbox.MemoryGroup, "STALE_SECONDS", 0.0)
+        mine = grading_sandbox.MemoryGroup.create(grading_sandbox.GiB)  # made by this live process
+        try:
+            assert not gone.exists() and mine.path.exists()
+            assert grading_sandbox.MemoryGroup.remove_stale(base) == [] and mine.path.exists()
+        finally:
+            assert mine.remove()
+    finally:
+        if gone.exists():
+            gone.rmdir()

@@ -32,7 +32,7 @@ FAILED = {**dict.fromkeys(capstone.CHECKS, False), **dict.fromkeys(capstone.SHAR
 
 def fake_scorer(body: str) -> list[str]:
     """A scorer that names two budgets, reads the planner's line, then runs ``body``."""
-    return [sys.executable, "-c", "import json, os, sys, time\n"
+    return [sys.executable, "-c", "import json, os, sys, time\nknown = sys.stdin.buffer.readline()\n"
             f"print({scorer_broker.BUDGETS_MARKER!r} + '[40, 600]', flush=True)\n"
             "plan = sys.stdin.buffer.readline()\n" + body]
 
@@ -68,6 +68,9 @@ def test_the_markers_agree():
     assert scorer_broker.BUDGETS_MARKER == capstone.BUDGETS_MARKER
     assert scorer_broker.PLAN_MARKER == capstone.PLAN_MARKER
     assert scorer_broker.MAX_PLAN_BYTES == capstone.MAX_PLAN_BYTES
+    assert scorer_broker.KNOWN_MARKER == capstone.KNOWN_MARKER
+    import grading_sandbox
+    assert grading_sandbox.KNOWN_MARKER == capstone.KNOWN_MARKER
     assert scorer_broker.CHECKS == capstone.CHECKS and scorer_broker.SHARES == capstone.SHARES
     assert scorer_broker.SCORER_ENV == capstone.SCORER_ENV
 
@@ -92,12 +95,17 @@ def test_the_kernel_gets_only_which_tests_pass_and_the_shares(broker, caplog):
 def test_the_planner_gets_the_budgets_and_the_recipe_and_the_scorer_its_line(broker, tmp_path):
     seen = tmp_path / "seen"
     planner = f"open({str(seen)!r} + '-planner', 'wb').write(budgets + recipe)"
-    b = broker(f"open({str(seen)!r} + '-scorer', 'wb').write(plan)\nprint({MARKER!r} + json.dumps({ALL!r}))",
-               planner=planner)
+    known = capstone.known_line({("reference", "short"): 2.7, ("reference", "long"): 2.1,
+                                 ("baseline", "short"): 2.9, ("baseline", "long"): 2.3})
+    b = broker(f"open({str(seen)!r} + '-scorer', 'wb').write(known + plan)\nprint({MARKER!r} + json.dumps({ALL!r}))",
+               planner=planner, known=known)
     reply = capstone._ask_broker(os.environ[capstone.SCORER_ENV], b"the recipe", 20)
     assert reply == [MARKER + json.dumps(ALL)] and b.calls == 1
     assert (tmp_path / "seen-planner").read_bytes() == b"[40, 600]\nthe recipe"
-    assert (tmp_path / "seen-scorer").read_bytes() == scorer_broker.PLAN_MARKER.encode() + b"{}\n"
+    assert (tmp_path / "seen-scorer").read_bytes() == \
+        known.encode() + b"\n" + scorer_broker.PLAN_MARKER.encode() + b"{}\n"
+    assert capstone.read_known(known) == {("reference", "short"): 2.7, ("reference", "long"): 2.1,
+                                          ("baseline", "short"): 2.9, ("baseline", "long"): 2.3}
 
 
 @pytest.mark.parametrize("planner", [
@@ -211,3 +219,22 @@ def _wait_for(condition, seconds: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("line", ["capstone-known:null", "capstone-known:{}", "nothing",
+                                  'capstone-known:{"reference/short": 2.9, "reference/long": 2.1, '
+                                  '"baseline/short": 2.7, "baseline/long": 2.3}',  # baseline below the reference
+                                  'capstone-known:{"reference/short": NaN, "reference/long": 2.1, '
+                                  '"baseline/short": 2.9, "baseline/long": 2.3}'])
+def test_a_known_line_that_is_not_usable_is_ignored(line):
+    assert capstone.read_known(line) is None
+
+
+def test_the_reference_run_gives_the_stored_losses():
+    """What the grading sandbox runs once per grading process for a private file: under the
+    defaults, the stored means."""
+    import subprocess
+    root = str(Path(__file__).resolve().parents[1])
+    code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _reference_main; _reference_main()"
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert capstone.read_known(done.stdout.strip()) == capstone.reference_losses(capstone.Hidden())

@@ -407,6 +407,7 @@ class MemoryGroup:
             base = cls.V2
         else:
             return None, "no cgroup memory controller is available to this process"
+        cls.remove_stale(base)
         path = base / name
         try:
             path.mkdir()
@@ -434,9 +435,10 @@ class MemoryGroup:
     def members(self) -> list[int]:
         return [int(pid) for pid in _read(self.path / "cgroup.procs").split()]
 
-    def remove(self) -> None:
-        """Kill what is left in the group (nothing, normally: --die-with-parent) and remove it."""
-        for attempt in range(50):
+    def remove(self, attempts: int = 50) -> bool:
+        """Kill what is left in the group (nothing, normally: --die-with-parent) and remove it;
+        False if it is still there after ``attempts`` tries (about 25 s for 50)."""
+        for attempt in range(attempts):
             for pid in self.members():
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -444,11 +446,39 @@ class MemoryGroup:
                     pass
             try:
                 self.path.rmdir()
-                return
+                return True
             except FileNotFoundError:
-                return
+                return True
             except OSError:
                 time.sleep(0.02 * (attempt + 1))
+        return False
+
+    STALE_SECONDS = 120.0
+
+    @classmethod
+    def remove_stale(cls, base: Path) -> list[Path]:
+        """Remove the empty groups under ``base`` left by a grading process that ended before
+        its cleanup (killed, or stopped by a signal it does not handle); the ones removed.
+
+        A group is named after the process that made it. Only a group that holds no process,
+        whose maker is not running and that is older than :data:`STALE_SECONDS` is removed, so
+        that a group of a grading process in another PID namespace, which this one cannot
+        see, is left alone while it is in use.
+        """
+        removed = []
+        for path in Path(base).glob("lr-course-sandbox-*"):
+            maker = path.name.split("-")[3]
+            try:
+                old = time.time() - path.stat().st_mtime > cls.STALE_SECONDS
+            except OSError:
+                continue
+            if maker.isdigit() and not Path(f"/proc/{maker}").exists() and old and not cls(path).members():
+                try:
+                    path.rmdir()
+                    removed.append(path)
+                except OSError:
+                    pass
+        return removed
 
 
 def _read(path: Path) -> str:
@@ -503,6 +533,43 @@ def _chown_tree(path: Path, uid: int) -> None:
     for folder, dirs, files in os.walk(path):
         for name in dirs + files:
             os.lchown(os.path.join(folder, name), uid, uid)
+
+
+_KNOWN: dict = {}  # sha-256 of a private file -> its scorer's known line (one training per grading process)
+KNOWN_MARKER = "capstone-known:"  # helpers.capstone.KNOWN_MARKER
+
+
+def uses_capstone(workdir) -> bool:
+    """True when a notebook of the submission's folder calls the capstone's scorer."""
+    return any("helpers.capstone import grade" in _read(nb) for nb in Path(workdir).glob("*.ipynb"))
+
+
+def known_losses(private: Path, command, log) -> str:
+    """The scorer's known line for the private file ``private`` (``helpers.capstone.known_line``):
+    the course's recipe and the baseline trained under its parameters, once per grading
+    process (``command()`` starts that run in a sandbox that sees the file), instead of in
+    every submission's scoring, where they would take most of the 60 s a cell gets.
+    "" (the scorer trains them itself) if the run fails."""
+    import hashlib
+    key = hashlib.sha256(Path(private).read_bytes()).hexdigest()
+    if key not in _KNOWN:
+        start = time.monotonic()
+        try:
+            done = subprocess.run(command(), capture_output=True, timeout=1800, check=False)
+            lines = [ln for ln in done.stdout.decode("utf-8", "replace").splitlines()
+                     if ln.startswith(KNOWN_MARKER)]
+        except (OSError, subprocess.TimeoutExpired):
+            done, lines = None, []
+        if done is not None and done.returncode == 0 and len(lines) == 1:
+            _KNOWN[key] = lines[0]
+            log.info("capstone scorer: trained the course's recipe and the baseline under the private "
+                     "parameters once for this grading process (%.0f s)", time.monotonic() - start)
+        else:
+            _KNOWN[key] = ""
+            log.error("capstone scorer: the course's recipe and the baseline could not be trained under the "
+                      "private parameters (%s); every scoring trains them itself",
+                      "timed out" if done is None else f"exit status {done.returncode}")
+    return _KNOWN[key]
 
 
 _LIVE: dict = {}  # id -> SandboxedKernelManager whose sandbox is not released yet
@@ -584,9 +651,10 @@ if AsyncKernelManager is not None:
             private = copy_private(env, self._sandbox_dir)  # outside the kernel's view: for its scorer
             procs = self._sandbox_group.procs if self._sandbox_group else ""
             scorer = self._sandbox_dir / "c" / "s"
-            self._sandbox_broker = ScorerBroker(
-                scorer, functools.partial(self._scorer_command, course, view, env, hosts, private, procs),
-                self.log, submission_of(workdir))
+            command = functools.partial(self._scorer_command, course, view, env, hosts, private, procs)
+            known = known_losses(private, functools.partial(command, role="reference"), self.log) \
+                if private is not None and uses_capstone(workdir) else ""
+            self._sandbox_broker = ScorerBroker(scorer, command, self.log, submission_of(workdir), known=known)
             return sandbox_command(kernel_cmd, bwrap=self._sandbox_bwrap, workdir=workdir, scratch=scratch,
                                    channels=self._sandbox_dir / "c", view=view, limits=self._sandbox_limits,
                                    environ=env, privileged=self._sandbox_privileged, hosts=hosts,
@@ -596,15 +664,16 @@ if AsyncKernelManager is not None:
             """A fresh sandbox for one step of a scoring: like the kernel's, with an empty working
             folder and no channels. The scorer ("scorer") gets the private parameters (the kernel
             never sees them) and runs no code of the learner's; the planner ("planner") runs the
-            learner's recipe to read its plans, and gets neither."""
-            if role not in ("scorer", "planner"):
-                raise ValueError(f"role must be 'scorer' or 'planner', got {role!r}")
+            learner's recipe to read its plans, and gets neither; "reference" trains the course's
+            recipe and the baseline under the private parameters (:func:`known_losses`)."""
+            if role not in ("scorer", "planner", "reference"):
+                raise ValueError(f"role must be 'scorer', 'planner' or 'reference', got {role!r}")
             base = Path(tempfile.mkdtemp(prefix="s", dir=self._sandbox_dir))
             (base / "w").mkdir()
             (base / "c").mkdir()
             if self._sandbox_privileged:
                 _chown_tree(base, SANDBOX_UID)
-            main = "_main" if role == "scorer" else "_plan_main"
+            main = {"scorer": "_main", "planner": "_plan_main", "reference": "_reference_main"}[role]
             code = f"from helpers.capstone import {main}; {main}()"
             origins = _helpers_origins(course, [_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)])
             if origins:
@@ -613,7 +682,7 @@ if AsyncKernelManager is not None:
             return sandbox_command([sys.executable, "-I", "-c", code], bwrap=self._sandbox_bwrap,
                                    workdir=base / "w", scratch=base / "w", channels=base / "c", view=view,
                                    limits=self._sandbox_limits, environ=env, privileged=self._sandbox_privileged,
-                                   hosts=hosts, private=private if role == "scorer" else None, cgroup_procs=procs)
+                                   hosts=hosts, private=None if role == "planner" else private, cgroup_procs=procs)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if self._sandbox_privileged:
@@ -670,8 +739,10 @@ if AsyncKernelManager is not None:
             if self._sandbox_dir is not None:
                 shutil.rmtree(self._sandbox_dir, ignore_errors=True)
                 self._sandbox_dir = None
-            if group is not None:
-                group.remove()  # after its files: their pages are charged to it
+            if group is not None and not group.remove():  # after its files: their pages are charged to it
+                self.log.error("grading sandbox: the memory cgroup %s of %s could not be removed (processes "
+                               "still in it: %s); the next grading removes it once it is empty",
+                               group.path, submission_of(self._sandbox_workdir), group.members() or "none")
 
     class SandboxedExecute(Execute):
         """nbgrader's Execute preprocessor, with every kernel in the grading sandbox.

@@ -46,6 +46,7 @@ MARKER = "capstone-result:"  # helpers.capstone.MARKER (the kernel's side parses
 BUDGETS_MARKER = "capstone-budgets:"  # helpers.capstone.BUDGETS_MARKER: the scorer's first line
 PLAN_MARKER = "capstone-plan:"  # helpers.capstone.PLAN_MARKER: the planner's line
 MAX_PLAN_BYTES = 64 * 1024 ** 2  # helpers.capstone.MAX_PLAN_BYTES
+KNOWN_MARKER = "capstone-known:"  # helpers.capstone.KNOWN_MARKER: the scorer's first input
 CHECKS = ("quick", "short_runs", "long_runs", "decays")  # helpers.capstone.CHECKS: pass or fail
 SHARES = ("short_share", "long_share")  # helpers.capstone.SHARES: the share of a test's points, in [0, 1]
 TESTS = CHECKS + SHARES
@@ -138,13 +139,17 @@ def _reader(stream, lines: list[str], markers: tuple[str, ...], longest: int) ->
 class ScorerBroker:
     """Serves one grading kernel's scoring requests on ``path`` (a Unix socket).
 
-    ``command()`` returns the command of a fresh scorer sandbox (it reads the pickled
-    recipe on stdin and prints one result line); ``log`` is the grading process's
-    logger and ``name`` says which submission it serves.
+    ``command(role)`` returns the command of a fresh sandbox for ``role``: "scorer" (it
+    reads ``known`` (a ``helpers.capstone.known_line``: the course's recipe's and the
+    baseline's losses, computed once per grading process, or none), prints the budgets,
+    reads one line of plans and prints one result line) or "planner" (it reads the
+    budgets and the pickled recipe and prints one line of plans); ``log`` is the grading
+    process's logger and ``name`` says which submission it serves.
     """
 
-    def __init__(self, path: Path, command, log, name: str, *, max_calls: int = MAX_CALLS):
+    def __init__(self, path: Path, command, log, name: str, *, max_calls: int = MAX_CALLS, known: str = ""):
         self.path, self._command, self._log, self._name = Path(path), command, log, name
+        self._known = known if known.startswith(KNOWN_MARKER) else KNOWN_MARKER + "null"
         self.max_calls, self.calls = max_calls, 0
         self.results: list[dict] = []  # per request: {"tests": {...} or None, "gaps": {...}}
         self._procs: list[subprocess.Popen] = []  # the scorer and the planner of the scoring under way
@@ -220,6 +225,11 @@ class ScorerBroker:
                 return None
             said: list[str] = []
             scoring = _reader(scorer.stdout, said, (BUDGETS_MARKER, MARKER), LONGEST_LINE)
+            try:
+                scorer.stdin.write(self._known.encode() + b"\n")
+                scorer.stdin.flush()
+            except OSError:
+                return None
             if not self._wait(lambda: said or scorer.poll() is not None, deadline, conn):
                 return None
             if not said or not said[0].startswith(BUDGETS_MARKER):
