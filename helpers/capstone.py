@@ -68,7 +68,8 @@ MAX_PLAN_BYTES = 64 * 1024 ** 2  # 2000 steps of 10 param groups take about 2 MB
 CHECKS = ("quick", "short_runs", "long_runs", "decays")  # pass or fail
 SHARES = ("short_share", "long_share")  # the share of a test's points, in [0, 1]
 TESTS = CHECKS + SHARES
-END_FRACTION = 0.3  # public rule: the last applied learning rate at most this share of the largest
+END_FRACTION = 0.45  # public rule: the learning rate at the end at most this share of the largest ...
+END_SHARE = 0.05  # ... on average over this share of the last steps (at least two)
 
 
 @dataclass(frozen=True)
@@ -460,10 +461,15 @@ def plan_of(recipe, budget: int, *, watch: bool = True) -> dict:
 
 def checked_plan(plan, budget: int, n_params: int) -> dict | None:
     """``plan`` (from :func:`plan_of`, read back from JSON) if it is well formed for ``budget``
-    steps and ``n_params`` parameters, else None."""
+    steps and ``n_params`` parameters, else None: every setting a finite number >= 0 (no
+    negative learning rate, which SGD's constructor refuses but a param group's own value
+    does not meet), Nesterov only with momentum and no dampening, each parameter in one group."""
     def numbers(row, n):
-        return isinstance(row, list) and len(row) == n and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
+        try:
+            return isinstance(row, list) and len(row) == n and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in row)
+        except OverflowError:  # an integer too large for a float
+            return False
     if not isinstance(plan, dict):
         return None
     layout, flags, steps = plan.get("groups"), plan.get("flags"), plan.get("steps")
@@ -479,7 +485,12 @@ def checked_plan(plan, budget: int, n_params: int) -> dict | None:
     if not all(isinstance(row, list) and len(row) == len(layout) and all(numbers(s, len(SETTINGS)) for s in row)
                for row in steps):
         return None
-    return {"groups": layout, "flags": flags, "steps": steps}
+    # What torch.optim.SGD's constructor asks of its settings, at every step (a param group's
+    # own values are not checked by PyTorch): Nesterov needs momentum and no dampening.
+    momentum, dampening = SETTINGS.index("momentum"), SETTINGS.index("dampening")
+    if any(flag[0] and (s[momentum] <= 0 or s[dampening] != 0) for row in steps for flag, s in zip(flags, row)):
+        return None
+    return {"groups": layout, "flags": flags, "steps": [[[float(v) for v in s] for s in row] for row in steps]}
 
 
 def train_plan(plan: dict, budget: int, seed: int, train_data, eval_data):
@@ -499,7 +510,7 @@ def train_plan(plan: dict, budget: int, seed: int, train_data, eval_data):
         warnings.simplefilter("ignore")
         try:
             opt = torch.optim.SGD(groups)
-        except ValueError as err:  # a negative rate, Nesterov without momentum, ...
+        except ValueError as err:  # checked_plan refuses what SGD would; this is a second guard
             raise RuleBroken(str(err)) from None
         for t in range(budget):
             for group, values in zip(opt.param_groups, plan["steps"][t]):
@@ -562,15 +573,25 @@ def _texts(hidden: Hidden):
 
 
 def follows_budget(lrs_per_group: list[list[float]]) -> bool:
-    """The public rule on a schedule's end: in every param group, the learning rate of the
-    last step is at most :data:`END_FRACTION` of the group's largest.
+    """The public rule on a schedule's end: in every param group, the mean learning rate of
+    the last :data:`END_SHARE` of the steps (at least two) is at most :data:`END_FRACTION`
+    of the group's largest. A mean over several steps, so that a rate dropped at the last
+    step only does not pass for a schedule that follows the budget, while a cooldown over
+    the last 10 % (warmup-stable-decay) does.
 
-    >>> follows_budget([[0.1, 0.05, 0.0], [0.01, 0.001]])
+    >>> follows_budget([[0.1, 0.05, 0.0], [0.01, 0.001, 0.0]])
     True
     >>> follows_budget([[0.1, 0.1, 0.1], [0.1, 0.01]])  # one group held constant
     False
+    >>> follows_budget([[0.1] * 39 + [0.0]])  # dropped at the last of 40 steps only: mean of 2 is 50 %
+    False
+    >>> follows_budget([[0.1] * 36 + [0.1 * (40 - s) / 4 for s in range(36, 40)]])  # a cooldown over 10 %
+    True
     """
-    return all(bool(lrs) and lrs[-1] <= END_FRACTION * max(lrs) for lrs in lrs_per_group)
+    def end(lrs):
+        tail = lrs[-max(2, math.ceil(END_SHARE * len(lrs))):]
+        return sum(tail) / len(tail)
+    return all(bool(lrs) and end(lrs) <= END_FRACTION * max(lrs) for lrs in lrs_per_group)
 
 
 def budgets_of(hidden: Hidden) -> list[int]:
@@ -687,7 +708,7 @@ def _main() -> None:
     line = sys.stdin.buffer.readline(MAX_PLAN_BYTES).decode("utf-8", "replace")
     try:
         raw = json.loads(line[len(PLAN_MARKER):]) if line.startswith(PLAN_MARKER) else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep
         raw = {}
     raw = raw if isinstance(raw, dict) else {}
     gaps: dict = {}

@@ -361,8 +361,28 @@ def test_the_plan_holds_only_the_schedule_and_the_settings():
     assert plan["steps"][0] == [[0.1, 0.9, 0, 0]] and plan["steps"][-1][0][0] == pytest.approx(0.1 / 25)
     assert capstone.checked_plan(json.loads(json.dumps(plan)), 25, len(plan["groups"][0])) == plan
     for bad in ({**plan, "steps": plan["steps"][:-1]}, {**plan, "groups": [plan["groups"][0] * 2]},
-                {**plan, "steps": [[[float("nan"), 0.9, 0, 0]]] * 25}, {**plan, "flags": [[1, 0]]}):
+                {**plan, "steps": [[[float("nan"), 0.9, 0, 0]]] * 25}, {**plan, "flags": [[1, 0]]},
+                {**plan, "steps": [[[10 ** 400, 0.9, 0, 0]]] * 25},  # too large for a float
+                {**plan, "steps": [[[-0.05, 0.9, 0, 0]]] * 25},  # ascent in disguise (with maximize)
+                {**plan, "steps": [[[0.1, 0.0, 0, 0]]] * 25}, {**plan, "steps": [[[0.1, 0.9, 0.5, 0]]] * 25},
+                {**plan, "steps": [[[0.1, 0.9, 0, -1e-4]]] * 25}):
         assert capstone.checked_plan(bad, 25, len(plan["groups"][0])) is None, bad
+    # What PyTorch accepts in a param group but refuses in SGD's constructor is refused here too.
+    ascent = capstone.plan_of(lambda m, b: (torch.optim.SGD([{"params": m.parameters(), "lr": -0.05}], momentum=0.9,
+                                                           nesterov=True, maximize=True), None), 25)
+    assert capstone.checked_plan(ascent, 25, len(plan["groups"][0])) is None
+
+
+def test_a_plan_line_the_scorer_cannot_read_fails_every_test():
+    """A planner controls its line: one nested too deep for JSON fails every test, it does not crash the scorer."""
+    import subprocess
+    root = str(Path(__file__).resolve().parents[1])
+    code = f"import sys; sys.path.insert(0, {root!r}); from helpers.capstone import _main; _main()"
+    line = (capstone.known_line(None) + "\n" + capstone.PLAN_MARKER + "[" * 200_000 + "]" * 200_000 + "\n").encode()
+    done = subprocess.run([sys.executable, "-I", "-c", code], input=line, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    results = [ln for ln in done.stdout.decode().splitlines() if ln.startswith(capstone.MARKER)]
+    assert len(results) == 1 and capstone.read_result(json.loads(results[0][len(capstone.MARKER):])) == FAILED
 
 
 def test_a_schedule_is_followed_in_every_param_group():

@@ -18,6 +18,11 @@ def recipe(model, budget_steps):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.995)
 ''',
+        "a constant that drops to 0 at the last step only (the letter of a last-step rule)": '''
+def recipe(model, budget_steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.0 if s >= budget_steps - 1 else 1.0)
+''',
         "a constant at the peak that works, no schedule": '''
 def recipe(model, budget_steps):
     return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True), None
