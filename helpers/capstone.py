@@ -200,6 +200,9 @@ def grade(recipe, *, timeout: float | None = None) -> dict:
     In the grading sandbox (``LR_COURSE_SCORER`` set), the request goes to the
     sandbox's scorer (tools/scorer_broker.py), which scores in a sandbox of its own,
     the only one that sees the instructor's private parameters, and once per kernel.
+    Elsewhere (a learner's own kernel) both interpreters run here as the same user, with
+    nothing between them: a recipe could reach the scorer's process, so this is feedback
+    for a learner, not grading.
     """
     if timeout is None:
         raw = os.environ.get(TIMEOUT_ENV, "").strip()
